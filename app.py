@@ -1,0 +1,12 @@
+"""The Chalice app ``yiwei``: creates the app, registers blueprints and middleware, nothing else."""
+
+from chalice import Chalice
+
+from chalicelib.api import his_results, openapi, reference
+from chalicelib.api.middleware import access_log_and_errors
+
+app = Chalice(app_name="yiwei")
+app.register_middleware(access_log_and_errors, "http")
+app.register_blueprint(reference.bp)
+app.register_blueprint(openapi.bp)
+app.register_blueprint(his_results.bp)

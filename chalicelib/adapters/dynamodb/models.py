@@ -1,0 +1,77 @@
+"""PynamoDB models. Table names come from settings at runtime, so models are built by factories
+(``reference_model(...)``) and cached per table; the class attributes below are the schema.
+
+Table definitions for deployment and for the local stack live in ``infra/resources.yaml``; these
+models must agree with them (``tests/integration/test_dynamo_repositories.py`` runs them against
+tables provisioned from that template).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+
+class ReferenceItem(Model):
+    """Table ``{TABLE_PREFIX}reference``: our copy of the HIS reference data.
+
+    Access patterns (no Scan anywhere):
+      * every item of a dataset ........ Query  pk = "campuses" | "departments" | "doctors" | "fee_schedule"
+      * one campus / department / doctor GetItem pk = <dataset>, sk = <id>
+      * doctors of a department ........ Query  pk = "department_doctors#<department_id>"
+      * sync state of all datasets ..... Query  pk = "sync_state"  (sk = <dataset>)
+    Each item carries ``fetched_ms``, the HIS fetch time of the snapshot that wrote it; writes are
+    conditional on it so a late, older snapshot cannot overwrite a newer one.
+    """
+
+    class Meta:
+        table_name = "reference"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    data = JSONAttribute(null=True)
+    digest = UnicodeAttribute(null=True)
+    fetched_ms = NumberAttribute(default=0)
+    etag = UnicodeAttribute(null=True)
+    item_count = NumberAttribute(null=True)
+
+
+class JobItem(Model):
+    """Table ``{TABLE_PREFIX}jobs``: background jobs we started (reference syncs, later others).
+
+    Access patterns:
+      * one job ........................ GetItem pk = "job#<job_id>", sk = "job"
+    Items expire through the table's TTL attribute ``expires_at`` (epoch seconds) after 7 days.
+    """
+
+    class Meta:
+        table_name = "jobs"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    request_id = UnicodeAttribute()
+    state = UnicodeAttribute()
+    requested_at = UnicodeAttribute()
+    finished_at = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
+def _bind(base: type[Model], table_name: str, region: str, host: str | None) -> type[Model]:
+    meta = type("Meta", (), {"table_name": table_name, "region": region, "host": host,
+                             "connect_timeout_seconds": 2, "read_timeout_seconds": 5, "max_retry_attempts": 3})
+    return type(f"{base.__name__}_{table_name}", (base,), {"Meta": meta})
+
+
+@lru_cache(maxsize=None)
+def reference_model(table_name: str, region: str, host: str | None) -> type[ReferenceItem]:
+    return _bind(ReferenceItem, table_name, region, host)  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=None)
+def job_model(table_name: str, region: str, host: str | None) -> type[JobItem]:
+    return _bind(JobItem, table_name, region, host)  # type: ignore[return-value]

@@ -1,0 +1,119 @@
+"""The one module that reads the environment.
+
+Every setting the application needs is read here, once, into a frozen ``Settings``. Nothing else in
+``chalicelib`` touches ``os.environ``; adapters receive the values they need from ``bootstrap``.
+
+Local development values live in the ``local`` stage of ``.chalice/config.json`` (see the README);
+deployed stages get theirs from the packaged template.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_REGION = "ap-east-1"
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    # Outside systems.
+    his_base_url: str
+    his_app_id: str
+    his_app_secret: str
+    his_event_secret: str
+    wechat_appid: str
+    wechat_secret: str
+    wechat_token: str
+    wechat_aes_key: str
+    wechat_api_base_url: str
+    wechatpay_api_base_url: str
+    aws_endpoint_url: str | None
+    # Our own resources.
+    table_prefix: str
+    his_request_queue: str
+    his_result_queue: str
+    blob_bucket: str
+    # Hospital profile shown on the home page.
+    hospital_name: str
+    hospital_intro: str
+    # Runtime.
+    running_in_lambda: bool
+    log_level: str
+
+    def table_name(self, logical: str) -> str:
+        return f"{self.table_prefix}{logical}"
+
+
+def _get(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return env.get(name, default).strip()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (the process environment when omitted)."""
+    env = os.environ if env is None else env
+    endpoint = _get(env, "AWS_ENDPOINT_URL") or None
+    return Settings(
+        stage=_get(env, "STAGE", "local"),
+        region=_get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION") or DEFAULT_REGION,
+        his_base_url=_get(env, "HIS_BASE_URL").rstrip("/"),
+        his_app_id=_get(env, "HIS_APP_ID"),
+        his_app_secret=_get(env, "HIS_APP_SECRET"),
+        his_event_secret=_get(env, "HIS_EVENT_SECRET"),
+        wechat_appid=_get(env, "WECHAT_APPID"),
+        wechat_secret=_get(env, "WECHAT_SECRET"),
+        wechat_token=_get(env, "WECHAT_TOKEN"),
+        wechat_aes_key=_get(env, "WECHAT_AES_KEY"),
+        wechat_api_base_url=_get(env, "WECHAT_API_BASE_URL", "https://api.weixin.qq.com").rstrip("/"),
+        wechatpay_api_base_url=_get(env, "WECHATPAY_API_BASE_URL", "https://api.mch.weixin.qq.com").rstrip("/"),
+        aws_endpoint_url=endpoint,
+        table_prefix=_get(env, "TABLE_PREFIX", "yiwei-local-"),
+        his_request_queue=_get(env, "HIS_REQUEST_QUEUE", "yiwei-his-requests"),
+        his_result_queue=_get(env, "HIS_RESULT_QUEUE", "yiwei-his-results"),
+        blob_bucket=_get(env, "BLOB_BUCKET", "yiwei-local-blobs"),
+        hospital_name=_get(env, "HOSPITAL_NAME", "示例市第一人民医院"),
+        hospital_intro=_get(env, "HOSPITAL_INTRO"),
+        running_in_lambda=bool(_get(env, "AWS_LAMBDA_FUNCTION_NAME"))
+        and not _get(env, "AWS_CHALICE_CLI_MODE"),
+        log_level=_get(env, "LOG_LEVEL", "INFO").upper(),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once."""
+    return load_settings()
+
+
+def queue_names() -> tuple[str, str]:
+    """Queue names the app subscribes to. Needed at import time by the SQS decorators, so they are
+    read from the environment directly and default to the names the template creates."""
+    s = get_settings()
+    return s.his_request_queue, s.his_result_queue
+
+
+def stage_environment(stage: str, project_dir: Path | None = None) -> dict[str, str]:
+    """The environment a Chalice stage defines in ``.chalice/config.json`` (for tools run outside
+    Lambda: the local stack and the CLI)."""
+    root = project_dir or Path(__file__).resolve().parents[1]
+    config = json.loads((root / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    env: dict[str, str] = dict(config.get("environment_variables", {}))
+    env.update(config["stages"][stage].get("environment_variables", {}))
+    return env
+
+
+def settings_for_stage(stage: str) -> Settings:
+    """Settings of ``stage`` where every variable already set in the environment wins."""
+    env = stage_environment(stage)
+    env.update({k: v for k, v in os.environ.items() if k in env or k.startswith("AWS_")})
+    return load_settings(env)

@@ -1,0 +1,61 @@
+"""``python -m devstack`` (``make run``): the whole local stack; Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from devstack.stack import LocalStack, StackOptions
+
+READY_LINE = "YIWEI LOCAL STACK READY"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    defaults = StackOptions()
+    parser.add_argument("--host", default=defaults.host)
+    parser.add_argument("--api-port", type=int, default=defaults.api_port)
+    parser.add_argument("--h5-port", type=int, default=defaults.h5_port)
+    parser.add_argument("--his-port", type=int, default=defaults.his_port)
+    parser.add_argument("--moto-port", type=int, default=defaults.moto_port)
+    parser.add_argument("--no-seed", action="store_true", help="skip the initial reference sync")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    options = StackOptions(args.host, args.api_port, args.h5_port, args.his_port, args.moto_port, not args.no_seed)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("Starting the Yiwei local stack…", flush=True)
+    stack = LocalStack(options).start()
+    print(
+        "\n".join(
+            [
+                "",
+                f"  Patient H5 (open this):  {stack.urls['h5']}",
+                f"  H5 JSON API:             {stack.urls['api']}  (OpenAPI: {stack.urls['api']}openapi.json)",
+                f"  HIS simulator:           {stack.urls['his']}",
+                f"  AWS (moto server):       {stack.urls['aws']}",
+                "",
+                "  Re-sync reference data:  .venv/bin/python -m chalicelib.cli sync-reference --wait",
+                "  Press Ctrl-C to stop.",
+                "",
+                READY_LINE,
+            ]
+        ),
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("\nStopping…", flush=True)
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
