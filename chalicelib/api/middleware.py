@@ -12,6 +12,7 @@ from chalicelib.api.errors import error_response
 from chalicelib.observability import get_logger
 
 log = get_logger("http")
+BUSY_MESSAGE = "服务暂时繁忙，请稍后再试"
 
 
 def access_log_and_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
@@ -21,7 +22,10 @@ def access_log_and_errors(event: Any, get_response: Callable[[Any], Response]) -
     except Exception:
         # Details go to the log (redacted); the patient gets a calm message and can retry.
         log.exception("unhandled error", extra={"path": event.path, "method": event.method})
-        response = error_response(503, "SERVICE_UNAVAILABLE", "服务暂时繁忙，请稍后再试")
+        response = error_response(503, "SERVICE_UNAVAILABLE", BUSY_MESSAGE)
+    if response.status_code == 500:
+        # Chalice has already logged the traceback of a failed view; the patient gets a calm message.
+        response = error_response(503, "SERVICE_UNAVAILABLE", BUSY_MESSAGE)
     log.info(
         "request",
         extra={
