@@ -1,6 +1,6 @@
 """The Chalice app ``yiwei``: creates the app, registers blueprints and middleware, nothing else."""
 
-from chalice import Chalice
+from chalice.app import Chalice
 
 from chalicelib.api import his_results, openapi, reference
 from chalicelib.api.middleware import access_log_and_errors

@@ -31,10 +31,10 @@ def sync_reference(args: argparse.Namespace) -> int:
     failed = False
     while pending and time.monotonic() < deadline:
         for job_id in list(pending):
-            job = c.job_repository.get(job_id)
-            if job is not None and job.state.finished:
-                print(f"{job.subject:<13} {job.state.value:<12} {job.detail}")
-                failed |= job.state.value == "failed"
+            done = c.job_repository.get(job_id)
+            if done is not None and done.state.finished:
+                print(f"{done.subject:<13} {done.state.value:<12} {done.detail}")
+                failed |= done.state.value == "failed"
                 del pending[job_id]
         time.sleep(0.5)
     if pending:

@@ -20,7 +20,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 class CdnHandler(SimpleHTTPRequestHandler):
     api_origin: str = "http://127.0.0.1:8000"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet; the API logs its own requests
 
     def end_headers(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Response
+from chalice.app import Response
 
 JSON = {"Content-Type": "application/json; charset=utf-8"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint, Rate
+from chalice.app import Blueprint, Rate
 
 from chalicelib import bootstrap
 from chalicelib.batch import process_sqs_records, records_of

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.api.errors import error_response
 from chalicelib.observability import get_logger

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 bp = Blueprint(__name__)
 DOCUMENT = Path(__file__).with_name("openapi.json")

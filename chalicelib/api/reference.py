@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api import views
@@ -21,8 +21,9 @@ def _repo() -> Any:
     return bootstrap.container().reference_repository
 
 
-def _campus_filter() -> str | None | Response:
-    campus_id = (bp.current_request.query_params or {}).get("campus_id") or None
+def _campus_filter() -> str | Response | None:
+    params = bp.current_request.query_params
+    campus_id = (params.get("campus_id") if params else None) or None
     if campus_id is not None and not _ID.match(campus_id):
         return bad_request("院区参数不正确")
     return campus_id

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from his_bridge import signing
-from his_bridge.client import HttpHisClient, HisUnavailableError, OutcomeUnknownError, encode_query
+from his_bridge.client import HisUnavailableError, HttpHisClient, OutcomeUnknownError, encode_query
 
 SECRET = "s3cret"
 

@@ -8,7 +8,7 @@ tables provisioned from that template).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
@@ -67,11 +67,11 @@ def _bind(base: type[Model], table_name: str, region: str, host: str | None) -> 
     return type(f"{base.__name__}_{table_name}", (base,), {"Meta": meta})
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference_model(table_name: str, region: str, host: str | None) -> type[ReferenceItem]:
     return _bind(ReferenceItem, table_name, region, host)  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=None)
+@cache
 def job_model(table_name: str, region: str, host: str | None) -> type[JobItem]:
     return _bind(JobItem, table_name, region, host)  # type: ignore[return-value]

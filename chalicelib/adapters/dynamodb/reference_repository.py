@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamodb.models import ReferenceItem
 from chalicelib.domain.his_reference import parse_campus, parse_department, parse_doctor, parse_fee
@@ -173,7 +174,7 @@ class DynamoReferenceRepository:
 
     def mark_unchanged(self, dataset: Dataset, fetched_at: datetime, etag: str | None) -> bool:
         fetched_ms = to_ms(fetched_at)
-        actions = [self._model.fetched_ms.set(fetched_ms)]
+        actions: list[Action] = [self._model.fetched_ms.set(fetched_ms)]
         if etag:
             actions.append(self._model.etag.set(etag))
         try:
