@@ -44,13 +44,15 @@ sync: $(DEPS)
 
 ## layers: build the bridge's dependency layer for Lambda (manylinux wheels)
 layers: $(DEPS)
-	bash layers/his_bridge_deps/build.sh
+	PYTHON=$(PY) bash layers/his_bridge_deps/build.sh
 
-## package: one CloudFormation template (Chalice app + infra/resources.yaml) in build/cfn/
+## package: one SAM template (Chalice app + infra/resources.yaml) in build/cfn/sam.yaml, linted
 package: $(DEPS) layers
 	rm -rf build/cfn
-	AWS_DEFAULT_REGION=$(REGION) $(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/resources.yaml build/cfn
-	$(VENV)/bin/cfn-lint build/cfn/sam.json
+	AWS_DEFAULT_REGION=$(REGION) $(VENV)/bin/chalice package --stage $(STAGE) \
+		--merge-template infra/resources.yaml build/cfn
+	$(VENV)/bin/cfn-lint --regions $(REGION) -- build/cfn/sam.yaml
+	@echo "Next: aws cloudformation package / deploy (see README, Deploying)."
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache layers/*/build

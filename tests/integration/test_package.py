@@ -197,15 +197,15 @@ def test_names_match_the_chalice_stage_config(stage: str) -> None:
     assert [a["Assert"]["Fn::Equals"][1] for a in rule["Assertions"]] == [env["TABLE_PREFIX"]] * 2
 
     policy = json.loads((ROOT / ".chalice" / "policy-app.json").read_text(encoding="utf-8"))
-    allowed = [(s["Action"], s["Resource"]) for s in policy["Statement"] if s["Effect"] == "Allow"]
+
+    def as_list(value: str | list[str]) -> list[str]:
+        return [value] if isinstance(value, str) else value
+
+    allowed = [(as_list(s["Action"]), as_list(s["Resource"])) for s in policy["Statement"] if s["Effect"] == "Allow"]
 
     def allows(action: str, arn: str) -> bool:
-        for actions, resources in allowed:
-            actions = [actions] if isinstance(actions, str) else actions
-            resources = [resources] if isinstance(resources, str) else resources
-            if action in actions and any(fnmatch.fnmatchcase(arn, r) for r in resources):
-                return True
-        return False
+        return any(action in actions and any(fnmatch.fnmatchcase(arn, r) for r in resources)
+                   for actions, resources in allowed)
 
     account = f"{REGION}:123456789012"
     for table in ("reference", "jobs"):
