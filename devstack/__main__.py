@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     options = StackOptions(args.host, args.api_port, args.h5_port, args.his_port, args.moto_port, not args.no_seed)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A shell that starts us in the background sets SIGINT to "ignore"; Ctrl-C must always stop us.
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     print("Starting the Yiwei local stack…", flush=True)
     stack = LocalStack(options).start()
     print(
@@ -47,10 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         flush=True,
     )
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+    while not stop.wait(0.5):
         pass
     print("\nStopping…", flush=True)
     stack.stop()

@@ -62,7 +62,7 @@ def local_stack() -> Iterator[RunningStack]:
             output=output,
         )
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
