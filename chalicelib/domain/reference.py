@@ -201,27 +201,35 @@ def visible_departments(departments: Iterable[Department], campus_id: str | None
 def group_departments(departments: Sequence[Department], campus_id: str | None = None) -> list[DepartmentGroup]:
     """Group patient-visible departments under their parent (一级科室), in the hospital's order.
 
-    Parents are departments themselves (usually not bookable). A department whose parent is missing
-    or inactive, or that has none, goes to the "其他科室" group at the end.
+    Parents are departments themselves (usually not bookable) and each campus has its own, so
+    groups are keyed by the parent's name: 内科 of both campuses is one group for the patient. A
+    department whose parent is missing or inactive, or that has none, goes to "其他科室" at the end.
     """
     by_id = {d.department_id: d for d in departments}
     groups: dict[str, list[Department]] = {}
+    heads: dict[str, Department] = {}
     for dept in visible_departments(departments, campus_id):
         parent = by_id.get(dept.parent_id or "")
-        key = parent.department_id if parent is not None and parent.active else OTHER_GROUP_ID
-        groups.setdefault(key, []).append(dept)
+        if parent is None or not parent.active:
+            groups.setdefault(OTHER_GROUP_ID, []).append(dept)
+            continue
+        head = heads.setdefault(parent.name, parent)
+        if (parent.sort_order, parent.department_id) < (head.sort_order, head.department_id):
+            heads[parent.name] = parent
+        groups.setdefault(parent.name, []).append(dept)
 
     def group_order(key: str) -> tuple[int, int, str]:
         if key == OTHER_GROUP_ID:
             return (1, 0, key)
-        parent = by_id[key]
-        return (0, parent.sort_order, parent.name)
+        return (0, heads[key].sort_order, heads[key].department_id)
 
     result = []
     for key in sorted(groups, key=group_order):
-        members = tuple(sorted(groups[key], key=lambda d: (d.sort_order, d.name)))
-        name = OTHER_GROUP_NAME if key == OTHER_GROUP_ID else by_id[key].name
-        result.append(DepartmentGroup(group_id=key, name=name, departments=members))
+        members = tuple(sorted(groups[key], key=lambda d: (d.sort_order, d.campus_id, d.name)))
+        if key == OTHER_GROUP_ID:
+            result.append(DepartmentGroup(OTHER_GROUP_ID, OTHER_GROUP_NAME, members))
+        else:
+            result.append(DepartmentGroup(heads[key].department_id, key, members))
     return result
 
 

@@ -70,3 +70,20 @@ def test_format_fen_is_exact():
     assert format_fen(0) == "0.00"
     assert format_fen(123456789) == "1234567.89"
     assert format_fen(-250) == "-2.50"
+
+
+def test_same_named_parents_of_two_campuses_form_one_group():
+    from chalicelib.domain.reference import Department, Location
+
+    def dept(i, name, campus, parent=None, bookable=True, order=0):
+        return Department(i, name, campus, Location(campus, "门诊楼", "1F"), bookable, parent_id=parent, sort_order=order)
+
+    departments = [
+        dept("C1-IM", "内科", "C01", bookable=False, order=1), dept("C2-IM", "内科", "C02", bookable=False, order=1),
+        dept("C1-SUR", "外科", "C01", bookable=False, order=2),
+        dept("C1-01", "心血管内科", "C01", "C1-IM"), dept("C2-01", "心血管内科", "C02", "C2-IM"),
+        dept("C1-02", "普通外科", "C01", "C1-SUR"),
+    ]
+    groups = group_departments(departments)
+    assert [(g.name, [d.department_id for d in g.departments]) for g in groups] == [
+        ("内科", ["C1-01", "C2-01"]), ("外科", ["C1-02"])]
