@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-seed", action="store_true", help="skip the initial reference sync")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto and the simulator log every request
 
     options = StackOptions(args.host, args.api_port, args.h5_port, args.his_port, args.moto_port, not args.no_seed)
     stop = threading.Event()
