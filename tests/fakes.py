@@ -29,7 +29,7 @@ class FakeReferenceRepository:
 
     def apply_snapshot(self, snapshot: ReferenceSnapshot) -> bool:
         held = self.states.get(snapshot.dataset)
-        if held is not None and held.fetched_at is not None and held.fetched_at > snapshot.fetched_at:
+        if held is not None and not held.accepts(snapshot.fetched_at):
             return False
         self.snapshots[snapshot.dataset] = snapshot
         self.states[snapshot.dataset] = SyncState(snapshot.dataset, snapshot.etag, snapshot.fetched_at,
@@ -38,7 +38,7 @@ class FakeReferenceRepository:
 
     def mark_unchanged(self, dataset: Dataset, fetched_at: datetime, etag: str | None) -> bool:
         held = self.states.get(dataset)
-        if held is None or (held.fetched_at is not None and held.fetched_at > fetched_at):
+        if held is None or not held.accepts(fetched_at):
             return False
         self.states[dataset] = replace(held, fetched_at=fetched_at, etag=etag or held.etag)
         return True

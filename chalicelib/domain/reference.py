@@ -165,10 +165,10 @@ class SyncState:
     fetched_at: datetime | None
     item_count: int = 0
 
-    def is_newer(self, fetched_at: datetime) -> bool:
-        """True when a result fetched at ``fetched_at`` is newer than what we hold (out-of-order and
-        redelivered results must never roll the copy back)."""
-        return self.fetched_at is None or fetched_at > self.fetched_at
+    def accepts(self, fetched_at: datetime) -> bool:
+        """May a copy fetched at ``fetched_at`` replace what we hold? Not if ours is newer (late,
+        out-of-order results must never roll the copy back); the same one again is fine (redelivery)."""
+        return self.fetched_at is None or fetched_at >= self.fetched_at
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 ``request_reference_sync`` asks the bridge for each dataset (sending the ETag we hold, so an
 unchanged dataset costs a 304); ``apply_his_result`` applies what comes back. Both are safe to retry:
-a redelivered or out-of-order result never rolls the copy back (``SyncState.is_newer``), and a job
+a redelivered or out-of-order result never rolls the copy back (``SyncState.accepts``), and a job
 keeps its first outcome.
 """
 

@@ -135,7 +135,7 @@ class DynamoReferenceRepository:
         dataset = snapshot.dataset
         fetched_ms = to_ms(snapshot.fetched_at)
         held = self.sync_states().get(dataset)
-        if held is not None and held.fetched_at is not None and to_ms(held.fetched_at) > fetched_ms:
+        if held is not None and not held.accepts(from_ms(fetched_ms)):
             return False
         existing = {item.sk: item for item in self._query(dataset.value)}
         wanted = _records(snapshot)
