@@ -90,12 +90,7 @@ _overrides: dict[str, Any] = {}
 
 def container() -> Container:
     """The process's container, built on first use."""
-    global _container  # noqa: PLW0603 - the lazily built singleton is the point of this module
-    if _container is None:
-        _container = Container(get_settings())
-        for name, value in _overrides.items():
-            _container.__dict__[name] = value
-    return _container
+    return _container if _container is not None else use_settings(get_settings())
 
 
 def use_settings(settings: Settings) -> Container:

@@ -79,15 +79,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-class RedactingFilter(logging.Filter):
-    """Attach to handlers that do not use ``JsonFormatter`` (e.g. third-party ones)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(record.getMessage())
-        record.args = ()
-        return True
-
-
 _configured = False
 
 
@@ -98,7 +89,6 @@ def configure_logging(level: str = "INFO") -> logging.Logger:
     if not _configured:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
-        handler.addFilter(RedactingFilter())
         logger.addHandler(handler)
         logger.propagate = False
         _configured = True

@@ -50,7 +50,6 @@ class LocalStack:
     urls: dict[str, str] = field(default_factory=dict)
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
     pump: Any = None
-    simulator: Any = None
 
     # ---- environment -------------------------------------------------------------------------
     def _resolve_env(self) -> set[str]:
@@ -76,7 +75,6 @@ class LocalStack:
         from devstack.his_simulator.server import start_in_thread
 
         server, _thread, base_url = start_in_thread(self.options.host, self.options.his_port)
-        self.simulator = getattr(server, "simulator", None)
         self._stoppers.append(server.shutdown)
         self.env["HIS_BASE_URL"] = base_url
 

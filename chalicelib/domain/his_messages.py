@@ -9,7 +9,7 @@ integration tests run both sides together.
 Request::
 
     {"request_id": "...", "operation": "listCampuses", "path_params": {}, "query": {},
-     "body": null, "if_none_match": "\"etag\"", "idempotency_key": null,
+     "body": null, "if_none_match": "\"etag\"", "idempotency_key": null, "end_user": null,
      "context": {"purpose": "reference_sync", "dataset": "campuses", "job_id": "..."},
      "requested_at": "2026-11-26T08:00:00+08:00"}
 
@@ -49,6 +49,7 @@ class HisRequest:
     body: dict[str, Any] | None = None
     if_none_match: str | None = None
     idempotency_key: str | None = None
+    end_user: str | None = None  # pseudonym for X-His-End-User (spec §4.5), never an openid
     context: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -60,6 +61,7 @@ class HisRequest:
             "body": self.body,
             "if_none_match": self.if_none_match,
             "idempotency_key": self.idempotency_key,
+            "end_user": self.end_user,
             "context": dict(self.context),
             "requested_at": self.requested_at.isoformat(),
         }

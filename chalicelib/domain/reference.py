@@ -7,7 +7,7 @@ and shape it for patients here: grouping, ordering, display names.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
@@ -182,7 +182,6 @@ class ReferenceSnapshot:
     departments: tuple[Department, ...] = ()
     doctors: tuple[Doctor, ...] = ()
     fees: tuple[FeeEntry, ...] = ()
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def item_count(self) -> int:

@@ -26,7 +26,7 @@ def _result(request_id, dataset, outcome="ok", at=NOW, body=None, etag='"v1"', *
 
 def test_request_sends_one_request_per_dataset_with_held_etags():
     queue, repo, jobs = FakeHisRequestQueue(), FakeReferenceRepository(), FakeJobRepository()
-    repo.mark_unchanged(Dataset.CAMPUSES, NOW, None)  # nothing held yet: no effect
+    assert not repo.mark_unchanged(Dataset.CAMPUSES, NOW, None)  # nothing held yet: no effect
     first = request_reference_sync(queue, repo, jobs, lambda: NOW, _ids())
     assert [r.operation for r in queue.sent] == ["listCampuses", "listDepartments", "listDoctors", "getFeeSchedule"]
     assert all(r.if_none_match is None for r in queue.sent)
