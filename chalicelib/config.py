@@ -37,16 +37,25 @@ class Settings:
     wechat_token: str
     wechat_aes_key: str
     wechat_api_base_url: str
+    wechat_open_base_url: str  # OAuth2 authorize page (open.weixin.qq.com)
+    wechat_max_message_age_seconds: int  # older signed requests are refused (replay window)
+    wechat_reply_deadline_seconds: float  # after this, answer ``success`` and finish asynchronously
+    wechat_templates: tuple[tuple[str, str], ...]  # notice kind -> template id
     wechatpay_api_base_url: str
     aws_endpoint_url: str | None
     # Our own resources.
     table_prefix: str
     his_request_queue: str
     his_result_queue: str
+    wechat_async_queue: str
     blob_bucket: str
+    # The H5 pages' public base URL (the CDN), and the secret that signs their session cookies.
+    h5_base_url: str
+    session_secret: str
     # Hospital profile shown on the home page.
     hospital_name: str
     hospital_intro: str
+    hospital_phone: str
     # Runtime.
     running_in_lambda: bool
     log_level: str
@@ -54,9 +63,36 @@ class Settings:
     def table_name(self, logical: str) -> str:
         return f"{self.table_prefix}{logical}"
 
+    def template_id(self, kind: str) -> str:
+        """The template id configured for a notice kind ("" when none is)."""
+        return dict(self.wechat_templates).get(kind, "")
+
+    def h5_url(self, page: str) -> str:
+        return f"{self.h5_base_url}/{page.lstrip('/')}"
+
 
 def _get(env: Mapping[str, str], name: str, default: str = "") -> str:
     return env.get(name, default).strip()
+
+
+def _templates(raw: str) -> tuple[tuple[str, str], ...]:
+    if not raw:
+        return ()
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigurationError("WECHAT_TEMPLATES must be a JSON object of kind -> template id") from exc
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+        raise ConfigurationError("WECHAT_TEMPLATES must be a JSON object of kind -> template id")
+    return tuple(sorted((str(k), v) for k, v in parsed.items()))
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(env, name)
+    try:
+        return float(raw) if raw else default
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, not {raw!r}") from exc
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -75,14 +111,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         wechat_token=_get(env, "WECHAT_TOKEN"),
         wechat_aes_key=_get(env, "WECHAT_AES_KEY"),
         wechat_api_base_url=_get(env, "WECHAT_API_BASE_URL", "https://api.weixin.qq.com").rstrip("/"),
+        wechat_open_base_url=_get(env, "WECHAT_OPEN_BASE_URL", "https://open.weixin.qq.com").rstrip("/"),
+        wechat_max_message_age_seconds=int(_number(env, "WECHAT_MAX_MESSAGE_AGE_SECONDS", 300)),
+        wechat_reply_deadline_seconds=_number(env, "WECHAT_REPLY_DEADLINE_SECONDS", 4.0),
+        wechat_templates=_templates(_get(env, "WECHAT_TEMPLATES")),
         wechatpay_api_base_url=_get(env, "WECHATPAY_API_BASE_URL", "https://api.mch.weixin.qq.com").rstrip("/"),
         aws_endpoint_url=endpoint,
         table_prefix=_get(env, "TABLE_PREFIX", "yiwei-local-"),
         his_request_queue=_get(env, "HIS_REQUEST_QUEUE", "yiwei-his-requests"),
         his_result_queue=_get(env, "HIS_RESULT_QUEUE", "yiwei-his-results"),
+        wechat_async_queue=_get(env, "WECHAT_ASYNC_QUEUE", "yiwei-wechat-async"),
         blob_bucket=_get(env, "BLOB_BUCKET", "yiwei-local-blobs"),
+        h5_base_url=_get(env, "H5_BASE_URL", "http://127.0.0.1:8080").rstrip("/"),
+        session_secret=_get(env, "H5_SESSION_SECRET"),
         hospital_name=_get(env, "HOSPITAL_NAME", "示例市第一人民医院"),
         hospital_intro=_get(env, "HOSPITAL_INTRO"),
+        hospital_phone=_get(env, "HOSPITAL_PHONE"),
         running_in_lambda=bool(_get(env, "AWS_LAMBDA_FUNCTION_NAME"))
         and not _get(env, "AWS_CHALICE_CLI_MODE"),
         log_level=_get(env, "LOG_LEVEL", "INFO").upper(),
@@ -95,11 +139,11 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-def queue_names() -> tuple[str, str]:
+def queue_names() -> tuple[str, str, str]:
     """Queue names the app subscribes to. Needed at import time by the SQS decorators, so they are
     read from the environment directly and default to the names the template creates."""
     s = get_settings()
-    return s.his_request_queue, s.his_result_queue
+    return s.his_request_queue, s.his_result_queue, s.wechat_async_queue
 
 
 def stage_environment(stage: str, project_dir: Path | None = None) -> dict[str, str]:

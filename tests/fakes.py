@@ -102,3 +102,160 @@ class FakeJobRepository:
         job = self.jobs.get(job_id)
         if job is not None and job.state is JobState.REQUESTED:
             self.jobs[job_id] = job.finish(state, at, detail)
+
+
+# ---- WeChat ------------------------------------------------------------------------------------------
+class FakeInboxLedger:
+    def __init__(self) -> None:
+        from threading import Lock
+
+        self.items: dict[str, Any] = {}
+        self._lock = Lock()
+
+    def claim(self, key: str, at: datetime) -> Any:
+        from chalicelib.services.ports import InboxClaim, InboxState
+
+        with self._lock:
+            held = self.items.get(key)
+            if held is None:
+                self.items[key] = InboxClaim(InboxState.PROCESSING)
+                return InboxClaim(InboxState.NEW)
+            return held
+
+    def peek(self, key: str) -> Any:
+        return self.items.get(key)
+
+    def answered(self, key: str, reply: Any, at: datetime) -> None:
+        from chalicelib.services.ports import InboxClaim, InboxState
+
+        self.items[key] = InboxClaim(InboxState.ANSWERED, reply)
+
+    def deferred(self, key: str, at: datetime) -> bool:
+        from chalicelib.services.ports import InboxClaim, InboxState
+
+        with self._lock:
+            held = self.items.get(key)
+            if held is not None and held.state is InboxState.ANSWERED:
+                return False
+            self.items[key] = InboxClaim(InboxState.DEFERRED)
+            return True
+
+    def release(self, key: str) -> None:
+        from chalicelib.services.ports import InboxState
+
+        if key in self.items and self.items[key].state is InboxState.PROCESSING:
+            del self.items[key]
+
+
+class FakeWeChatUsers:
+    def __init__(self) -> None:
+        from chalicelib.domain.wechat import WeChatUser
+
+        self.users: dict[str, WeChatUser] = {}
+
+    def _get(self, openid: str) -> Any:
+        from chalicelib.domain.wechat import WeChatUser
+
+        return self.users.get(openid) or WeChatUser(openid)
+
+    def get(self, openid: str) -> Any:
+        return self.users.get(openid)
+
+    def touch(self, openid: str, at: datetime) -> None:
+        self.users[openid] = replace(self._get(openid), last_interaction_at=at, subscribed=True)
+
+    def subscribe(self, openid: str, at: datetime, scene: str) -> Any:
+        user = self._get(openid)
+        self.users[openid] = replace(user, subscribed=True, subscribed_at=at, last_interaction_at=at,
+                                     scene=scene or user.scene)
+        return self.users[openid]
+
+    def unsubscribe(self, openid: str, at: datetime) -> None:
+        self.users[openid] = replace(self._get(openid), subscribed=False, unsubscribed_at=at)
+
+    def save_location(self, openid: str, location: Any) -> None:
+        self.users[openid] = replace(self._get(openid), location=location)
+
+    def set_tags(self, openid: str, tags: Any) -> None:
+        self.users[openid] = replace(self._get(openid), tags=frozenset(tags))
+
+
+class FakeDeliveryLog:
+    def __init__(self) -> None:
+        self.deliveries: dict[str, Any] = {}
+        self.finished: list[tuple[str, Any]] = []
+
+    def get(self, delivery_id: str) -> Any:
+        return self.deliveries.get(delivery_id)
+
+    def record(self, delivery: Any) -> None:
+        self.deliveries[delivery.delivery_id] = delivery
+
+    def template_finished(self, wechat_msgid: str, state: Any, at: datetime) -> bool:
+        for d in self.deliveries.values():
+            if d.wechat_msgid == wechat_msgid:
+                self.deliveries[d.delivery_id] = replace(d, state=state)
+                self.finished.append((wechat_msgid, state))
+                return True
+        return False
+
+    def of_user(self, openid: str, limit: int = 20) -> list[Any]:
+        return [d for d in self.deliveries.values() if d.openid == openid][:limit]
+
+
+class FakeDeferredInbox:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, message: Any) -> None:
+        self.sent.append(message)
+
+
+class FakeMessenger:
+    """Records outbound calls; ``refuse[method] = WeChatSendError(...)`` makes a call fail."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.refuse: dict[str, Exception] = {}
+        self.tags: dict[str, int] = {}
+
+    def _call(self, method: str, *args: Any) -> None:
+        self.calls.append((method, args))
+        if method in self.refuse:
+            raise self.refuse[method]
+
+    def send_custom(self, openid: str, reply: Any) -> None:
+        self._call("send_custom", openid, reply)
+
+    def send_template(self, openid: str, template_id: str, fields: Any, url: str) -> str:
+        self._call("send_template", openid, template_id, dict(fields), url)
+        return f"msg-{len(self.calls)}"
+
+    def ensure_tag(self, name: str) -> int:
+        return self.tags.setdefault(name, 100 + len(self.tags))
+
+    def tag_users(self, tag_id: int, openids: list[str]) -> None:
+        self._call("tag_users", tag_id, list(openids))
+
+    def untag_users(self, tag_id: int, openids: list[str]) -> None:
+        self._call("untag_users", tag_id, list(openids))
+
+    def mass_send_text(self, tag_id: int, content: str) -> str:
+        self._call("mass_send_text", tag_id, content)
+        return "mass-1"
+
+    def publish_menu(self, document: Any) -> None:
+        self._call("publish_menu", document)
+
+
+class FakeFaq:
+    """Stands in for the FAQ knowledge base in handler tests."""
+
+    def __init__(self, answers: dict[str, str] | None = None) -> None:
+        self.answers = answers or {"门诊时间": "门诊时间：周一至周日 8:00-12:00，13:30-17:00。"}
+
+    def answer(self, question: str) -> str | None:
+        return next((a for q, a in self.answers.items() if q in question), None)
+
+    def topics(self) -> list[str]:
+        return list(self.answers)

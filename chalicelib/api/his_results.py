@@ -13,7 +13,7 @@ from chalicelib.domain.his_messages import HisResult
 from chalicelib.services.reference_sync import apply_his_result, request_reference_sync
 
 bp = Blueprint(__name__)
-_, RESULT_QUEUE = queue_names()
+_, RESULT_QUEUE, _ = queue_names()
 
 
 def _apply(body: dict[str, Any]) -> None:

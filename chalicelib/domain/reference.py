@@ -6,6 +6,7 @@ and shape it for patients here: grouping, ordering, display names.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,18 @@ OTHER_GROUP_NAME = "其他科室"
 class GeoPoint:
     latitude: float
     longitude: float
+
+    def distance_m(self, other: GeoPoint) -> float:
+        """Great-circle distance in metres (haversine; plenty for "which campus is nearer")."""
+        lat1, lat2 = math.radians(self.latitude), math.radians(other.latitude)
+        dlat = lat2 - lat1
+        dlng = math.radians(other.longitude - self.longitude)
+        h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlng / 2) ** 2
+        return 2 * 6_371_000 * math.asin(min(1.0, math.sqrt(h)))
+
+    @property
+    def valid(self) -> bool:
+        return -90 <= self.latitude <= 90 and -180 <= self.longitude <= 180 and (self.latitude, self.longitude) != (0, 0)
 
 
 @dataclass(frozen=True)
@@ -254,3 +267,17 @@ def format_fen(amount_fen: int) -> str:
     if amount_fen < 0:
         return "-" + format_fen(-amount_fen)
     return f"{amount_fen // 100}.{amount_fen % 100:02d}"
+
+
+def nearest_campuses(point: GeoPoint, campuses: Iterable[Campus]) -> list[tuple[Campus, float]]:
+    """Active campuses with a known position, nearest first, with their distance in metres."""
+    ranked = [(c, point.distance_m(c.location)) for c in campuses if c.active and c.location.valid]
+    return sorted(ranked, key=lambda pair: pair[1])
+
+
+def format_distance(metres: float) -> str:
+    """``850 米`` / ``3.2 公里`` / ``120 公里``."""
+    if metres < 1000:
+        return f"{max(10, round(metres, -1)):.0f} 米"
+    km = metres / 1000
+    return f"{km:.1f} 公里" if km < 100 else f"{km:.0f} 公里"

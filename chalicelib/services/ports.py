@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from chalicelib.domain.his_messages import HisRequest
@@ -16,6 +18,15 @@ from chalicelib.domain.reference import (
     FeeEntry,
     ReferenceSnapshot,
     SyncState,
+)
+from chalicelib.domain.wechat import (
+    Delivery,
+    DeliveryState,
+    InboundMessage,
+    LastLocation,
+    Reply,
+    UserTag,
+    WeChatUser,
 )
 
 Clock = Callable[[], datetime]
@@ -64,3 +75,102 @@ class JobRepository(Protocol):
     def finish(self, job_id: str, state: JobState, at: datetime, detail: str = "") -> None:
         """Record the outcome; a job already finished keeps its first outcome (redelivery-safe)."""
         ...
+
+
+# ---- WeChat ---------------------------------------------------------------------------------------
+class InboxState(StrEnum):
+    NEW = "new"  # first delivery: process it
+    PROCESSING = "processing"  # another delivery of it is being processed right now
+    ANSWERED = "answered"  # processed; ``reply`` is what we answered
+    DEFERRED = "deferred"  # handed to the async worker; the answer goes out as a customer-service message
+
+
+@dataclass(frozen=True)
+class InboxClaim:
+    state: InboxState
+    reply: Reply | None = None
+
+
+class InboxLedger(Protocol):
+    """Deduplicates WeChat deliveries (retries) by their natural key, with a TTL."""
+
+    def claim(self, key: str, at: datetime) -> InboxClaim:
+        """Atomically record ``key`` as processing, or report what an earlier delivery did."""
+        ...
+
+    def peek(self, key: str) -> InboxClaim | None: ...
+
+    def answered(self, key: str, reply: Reply, at: datetime) -> None: ...
+
+    def deferred(self, key: str, at: datetime) -> bool:
+        """Mark as handed to the worker; False if it was already answered (then nothing is deferred)."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Forget a claim whose processing failed, so WeChat's retry processes it again."""
+        ...
+
+
+class WeChatUserRepository(Protocol):
+    def get(self, openid: str) -> WeChatUser | None: ...
+
+    def touch(self, openid: str, at: datetime) -> None:
+        """Record an interaction (opens the 48-hour customer-service window)."""
+        ...
+
+    def subscribe(self, openid: str, at: datetime, scene: str) -> WeChatUser: ...
+
+    def unsubscribe(self, openid: str, at: datetime) -> None: ...
+
+    def save_location(self, openid: str, location: LastLocation) -> None: ...
+
+    def set_tags(self, openid: str, tags: frozenset[UserTag]) -> None: ...
+
+
+class DeferredInbox(Protocol):
+    """Queue of messages whose handling may take longer than WeChat waits."""
+
+    def send(self, message: InboundMessage) -> None: ...
+
+
+class WeChatSendError(Exception):
+    """WeChat refused an outbound call (``errcode`` as WeChat gave it; None for transport failures)."""
+
+    def __init__(self, errcode: int | None, errmsg: str) -> None:
+        super().__init__(f"{errcode}: {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+class WeChatMessenger(Protocol):
+    """Outbound messages through the WeChat API; every method raises ``WeChatSendError``."""
+
+    def send_custom(self, openid: str, reply: Reply) -> None: ...
+
+    def send_template(self, openid: str, template_id: str, fields: Mapping[str, str], url: str) -> str:
+        """Returns WeChat's msgid (reported back later by TEMPLATESENDJOBFINISH)."""
+        ...
+
+    def ensure_tag(self, name: str) -> int: ...
+
+    def tag_users(self, tag_id: int, openids: list[str]) -> None: ...
+
+    def untag_users(self, tag_id: int, openids: list[str]) -> None: ...
+
+    def mass_send_text(self, tag_id: int, content: str) -> str: ...
+
+    def publish_menu(self, document: Mapping[str, Any]) -> None: ...
+
+
+class DeliveryLog(Protocol):
+    def get(self, delivery_id: str) -> Delivery | None: ...
+
+    def record(self, delivery: Delivery) -> None:
+        """Store (or overwrite) the delivery of one notice id."""
+        ...
+
+    def template_finished(self, wechat_msgid: str, state: DeliveryState, at: datetime) -> bool:
+        """Record WeChat's delivery report; False if no such template message of ours is known."""
+        ...
+
+    def of_user(self, openid: str, limit: int = 20) -> list[Delivery]: ...

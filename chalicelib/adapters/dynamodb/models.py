@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from functools import cache
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
 from pynamodb.models import Model
 
 
@@ -75,3 +81,60 @@ def reference_model(table_name: str, region: str, host: str | None) -> type[Refe
 @cache
 def job_model(table_name: str, region: str, host: str | None) -> type[JobItem]:
     return _bind(JobItem, table_name, region, host)  # type: ignore[return-value]
+
+
+class WeChatItem(Model):
+    """Table ``{TABLE_PREFIX}wechat``: the official account's own state.
+
+    Access patterns (no Scan anywhere):
+      * inbound delivery (dedup) ....... GetItem/conditional Put pk = "inbox#<dedup key>", sk = "inbox"  (TTL 1 day)
+      * a user ......................... GetItem pk = "user#<openid>", sk = "profile"
+      * a user's deliveries ............ Query   pk = "user#<openid>", sk begins_with "delivery#" (TTL 90 days)
+      * a template message by msgid .... GetItem pk = "tplmsg#<msgid>", sk = "tplmsg" (points at the delivery)
+      * credentials and leases ......... GetItem pk = "cred#<name>", sk = "value" | "lease"
+      * single-use OAuth codes ......... conditional Put pk = "oauthcode#<sha256>", sk = "code" (TTL 1 day)
+      * FAQ entries .................... Query   pk = "faq" (``chalicelib.adapters.dynamodb.faq_repository``)
+    ``expires_at`` (epoch seconds) is the table's TTL attribute; DynamoDB deletes lazily, so readers
+    check it themselves.
+    """
+
+    class Meta:
+        table_name = "wechat"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    state = UnicodeAttribute(null=True)
+    value = UnicodeAttribute(null=True)
+    data = JSONAttribute(null=True)
+    at_ms = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+class WeChatUserItem(Model):
+    """A follower's profile in the ``wechat`` table: pk = "user#<openid>", sk = "profile".
+    Each field is its own attribute so each change is one ``UpdateItem`` on just that field."""
+
+    class Meta:
+        table_name = "wechat"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    subscribed = BooleanAttribute(null=True)
+    subscribed_at = UnicodeAttribute(null=True)
+    unsubscribed_at = UnicodeAttribute(null=True)
+    last_interaction_at = UnicodeAttribute(null=True)
+    latitude = NumberAttribute(null=True)
+    longitude = NumberAttribute(null=True)
+    located_at = UnicodeAttribute(null=True)
+    tags = UnicodeSetAttribute(null=True)
+    scene = UnicodeAttribute(null=True)
+
+
+@cache
+def wechat_user_model(table_name: str, region: str, host: str | None) -> type[WeChatUserItem]:
+    return _bind(WeChatUserItem, table_name, region, host)  # type: ignore[return-value]
+
+
+@cache
+def wechat_model(table_name: str, region: str, host: str | None) -> type[WeChatItem]:
+    return _bind(WeChatItem, table_name, region, host)  # type: ignore[return-value]
