@@ -60,6 +60,7 @@ def app_settings(moto_endpoint: str, aws: Any) -> Any:
         TABLE_PREFIX=aws.table("reference").removesuffix("reference"),
         HIS_REQUEST_QUEUE=aws.queue_names["HisRequestQueue"],
         HIS_RESULT_QUEUE=aws.queue_names["HisResultQueue"],
+        WECHAT_ASYNC_QUEUE=aws.queue_names["WeChatAsyncQueue"],
         BLOB_BUCKET=aws.bucket,
     )
     settings = load_settings(env)
