@@ -7,7 +7,7 @@ DEPS := $(VENV)/.deps-installed
 STAGE ?= prod
 REGION ?= ap-east-1
 
-.PHONY: run test lint typecheck pytest chromium sync package layers clean
+.PHONY: run test lint typecheck pytest chromium sync package layers clean bench publish-menu
 
 $(DEPS): requirements.txt requirements-dev.txt functions/his_bridge/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ chromium:
 ## sync: queue a reference-data sync on the running local stack and wait for it
 sync: $(DEPS)
 	$(PY) -m chalicelib.cli sync-reference --stage local --wait
+
+## bench: benchmarks (figures and same-run ratios are printed; never part of `make test`)
+bench: $(DEPS)
+	$(PY) -m tests.bench.webhook
+
+## publish-menu: publish the official account's menu (chalicelib/domain/menu.py) for STAGE (default local)
+publish-menu: $(DEPS)
+	$(PY) -m chalicelib.cli publish-menu --stage $(or $(MENU_STAGE),local)
 
 ## layers: build the bridge's dependency layer for Lambda (manylinux wheels)
 layers: $(DEPS)

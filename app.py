@@ -2,7 +2,7 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import his_results, openapi, reference
+from chalicelib.api import auth, his_results, openapi, reference, wechat
 from chalicelib.api.middleware import access_log_and_errors
 
 app = Chalice(app_name="yiwei")
@@ -10,3 +10,5 @@ app.register_middleware(access_log_and_errors, "http")
 app.register_blueprint(reference.bp)
 app.register_blueprint(openapi.bp)
 app.register_blueprint(his_results.bp)
+app.register_blueprint(auth.bp)
+app.register_blueprint(wechat.bp)

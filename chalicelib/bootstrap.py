@@ -8,14 +8,33 @@ the app costs nothing (cold start). Tests replace parts with ``override(...)`` a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.observability import configure_logging, enable_tracing
-from chalicelib.services.ports import BlobStore, Clock, HisRequestQueue, IdFactory, JobRepository, ReferenceRepository
+from chalicelib.services.ports import (
+    BlobStore,
+    Clock,
+    DeferredInbox,
+    DeliveryLog,
+    HisRequestQueue,
+    IdFactory,
+    InboxLedger,
+    JobRepository,
+    ReferenceRepository,
+    WeChatMessenger,
+    WeChatUserRepository,
+)
 from chalicelib.services.reference_query import HospitalProfile
+
+if TYPE_CHECKING:
+    from chalicelib.adapters.wechat.protocol import WeChatProtocol
+    from chalicelib.domain.wechat import InboundMessage, Reply
+    from chalicelib.services.h5_login import JsapiTicketSource, OAuthCodeExchange, OneTimeCodes
+    from chalicelib.services.wechat_handlers import WeChatContext
 
 
 def _utc_now() -> datetime:
@@ -80,8 +99,117 @@ class Container:
         return S3BlobStore(self._boto_client("s3"))
 
     @cached_property
+    def one_time_codes(self) -> OneTimeCodes:
+        from chalicelib.adapters.dynamodb.models import wechat_model
+        from chalicelib.adapters.dynamodb.one_time_codes import DynamoOneTimeCodes
+
+        s = self.settings
+        return DynamoOneTimeCodes(wechat_model(s.table_name("wechat"), s.region, s.aws_endpoint_url))
+
+    @cached_property
+    def wechat_oauth(self) -> OAuthCodeExchange:
+        from chalicelib.adapters.wechat.oauth import WeChatApiOAuth
+
+        s = self.settings
+        return WeChatApiOAuth(s.wechat_appid, s.wechat_secret, s.wechat_api_base_url)
+
+    @cached_property
+    def jsapi_tickets(self) -> JsapiTicketSource:
+        from chalicelib.adapters.wechat.oauth import WeChatApiJsapi
+
+        return WeChatApiJsapi(self.wechat_client)
+
+    @cached_property
     def hospital_profile(self) -> HospitalProfile:
         return HospitalProfile(name=self.settings.hospital_name, intro=self.settings.hospital_intro or None)
+
+    # ---- WeChat ---------------------------------------------------------------------------------
+    def _wechat_table(self, factory: Callable[[str, str, str | None], Any]) -> Any:
+        s = self.settings
+        return factory(s.table_name("wechat"), s.region, s.aws_endpoint_url)
+
+    @cached_property
+    def wechat_protocol(self) -> WeChatProtocol:
+        from chalicelib.adapters.wechat.protocol import WeChatProtocol
+
+        s = self.settings
+        return WeChatProtocol(s.wechat_token, s.wechat_aes_key, s.wechat_appid, s.wechat_max_message_age_seconds)
+
+    @cached_property
+    def inbox_ledger(self) -> InboxLedger:
+        from chalicelib.adapters.dynamodb.models import wechat_model
+        from chalicelib.adapters.dynamodb.wechat_inbox import DynamoInboxLedger
+
+        return DynamoInboxLedger(self._wechat_table(wechat_model))
+
+    @cached_property
+    def wechat_users(self) -> WeChatUserRepository:
+        from chalicelib.adapters.dynamodb.models import wechat_user_model
+        from chalicelib.adapters.dynamodb.wechat_users import DynamoWeChatUserRepository
+
+        return DynamoWeChatUserRepository(self._wechat_table(wechat_user_model))
+
+    @cached_property
+    def deliveries(self) -> DeliveryLog:
+        from chalicelib.adapters.dynamodb.models import wechat_model
+        from chalicelib.adapters.dynamodb.wechat_deliveries import DynamoDeliveryLog
+
+        return DynamoDeliveryLog(self._wechat_table(wechat_model))
+
+    @cached_property
+    def deferred_inbox(self) -> DeferredInbox:
+        from chalicelib.adapters.sqs.deferred_inbox import SqsDeferredInbox
+
+        return SqsDeferredInbox(self._boto_client("sqs"), self.settings.wechat_async_queue)
+
+    @cached_property
+    def wechat_client(self) -> Any:
+        """wechatpy's client with the access token shared through DynamoDB (one refresher at a time)."""
+        from chalicelib.adapters.dynamodb.models import wechat_model
+        from chalicelib.adapters.dynamodb.wechat_credentials import DynamoCredentialStore
+        from chalicelib.adapters.wechat.client import SharedTokenWeChatClient
+
+        s = self.settings
+        store = DynamoCredentialStore(self._wechat_table(wechat_model), self.clock)
+        return SharedTokenWeChatClient(s.wechat_appid, s.wechat_secret, store, s.wechat_api_base_url)
+
+    @cached_property
+    def wechat_messenger(self) -> WeChatMessenger:
+        from chalicelib.adapters.wechat.messenger import WeChatApiMessenger
+
+        return WeChatApiMessenger(self.wechat_client)
+
+    @cached_property
+    def faq_repository(self) -> Any:
+        from chalicelib.adapters.dynamodb.faq_repository import DynamoFaqRepository, faq_model
+
+        return DynamoFaqRepository(self._wechat_table(faq_model))
+
+    @cached_property
+    def wechat_context(self) -> WeChatContext:
+        from chalicelib.services import faq
+        from chalicelib.services.wechat_handlers import WeChatContext
+
+        s = self.settings
+
+        def answer(question: str) -> str | None:
+            found = faq.answer_text(question, self.faq_repository, s.h5_base_url)
+            return found.text if found else None
+
+        return WeChatContext(
+            users=self.wechat_users, reference=self.reference_repository, deliveries=self.deliveries,
+            clock=self.clock, page_url=s.h5_url, answer_question=answer,
+            faq_topics=lambda: faq.topics(self.faq_repository, 10), hospital_name=s.hospital_name,
+            hospital_phone=s.hospital_phone,
+        )
+
+    @cached_property
+    def wechat_handle(self) -> Callable[[InboundMessage], Reply]:
+        """Answer one message with the handler registered for its type (``wechat_handlers``)."""
+        from chalicelib.services.wechat_handlers import handle
+
+        context = self.wechat_context
+        return lambda message: handle(message, context)
 
 
 _container: Container | None = None

@@ -1,5 +1,12 @@
 """Operator commands. ``python -m chalicelib.cli sync-reference [--stage local] [--wait]``
 
+FAQ (the knowledge base answering patients' text messages; the format is ``domain.faq.parse_entries``):
+``faq export [--stage local] > faq.json``, ``faq import faq.json [--replace] [--dry-run]``,
+``faq test "挂号怎么退" [--file faq.json]``.
+
+The official account: ``publish-menu [--stage local]`` (the menu in ``domain/menu.py``),
+``tag --openid o… --tag elderly [--remove]``, ``mass-send --tag elderly --text "…"``.
+
 Uses the same services and adapters as the Lambdas; point it at a stage's resources with the usual
 AWS credentials (or, for ``--stage local``, at the running local stack).
 """
@@ -7,12 +14,18 @@ AWS credentials (or, for ``--stage local``, at the running local stack).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from chalicelib import bootstrap
 from chalicelib.config import settings_for_stage
+from chalicelib.domain.faq import FaqEntry, FaqFormatError, parse_entries, suggest
 from chalicelib.domain.reference import Dataset
+from chalicelib.services.faq import FaqImport, FaqRepository, export_entries, import_entries, reply_for
 from chalicelib.services.reference_sync import request_reference_sync
 
 
@@ -43,6 +56,142 @@ def sync_reference(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _faq_repository(c: bootstrap.Container) -> FaqRepository:
+    repo: FaqRepository = c.faq_repository
+    return repo
+
+
+def _read_json(path: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FaqFormatError([f"cannot read {path}: {exc.strerror}"]) from exc
+    except ValueError as exc:
+        raise FaqFormatError([f"{path} is not valid JSON: {exc}"]) from exc
+
+
+def faq_export(args: argparse.Namespace) -> int:
+    c = bootstrap.use_settings(settings_for_stage(args.stage))
+    print(json.dumps(export_entries(_faq_repository(c)), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _print_import(result: FaqImport) -> None:
+    for label, entries in (("added", result.added), ("changed", result.changed), ("removed", result.removed)):
+        for entry in entries:
+            print(f"{label:<8} {entry.entry_id:<24} {entry.question}")
+    outcome = "written" if result.applied else ("nothing to write" if not result.has_changes else "dry run, not written")
+    print(f"{len(result.added)} added, {len(result.changed)} changed, {len(result.removed)} removed, "
+          f"{len(result.unchanged)} unchanged: {outcome}")
+
+
+def faq_import(args: argparse.Namespace) -> int:
+    c = bootstrap.use_settings(settings_for_stage(args.stage))
+    try:
+        result = import_entries(_faq_repository(c), _read_json(args.file), args.replace, c.clock(),
+                                dry_run=args.dry_run)
+    except FaqFormatError as exc:
+        print(f"{args.file}: {exc}\nnothing was written", file=sys.stderr)
+        return 1
+    _print_import(result)
+    return 0
+
+
+def faq_test(args: argparse.Namespace) -> int:
+    if args.file:
+        try:
+            entries: list[FaqEntry] = parse_entries(_read_json(args.file), datetime.now(UTC))
+        except FaqFormatError as exc:
+            print(f"{args.file}: {exc}", file=sys.stderr)
+            return 1
+        h5_base_url = args.h5_base_url or "{h5}"
+    else:
+        c = bootstrap.use_settings(settings_for_stage(args.stage))
+        entries = _faq_repository(c).all()
+        h5_base_url = args.h5_base_url or c.settings.h5_base_url
+    reply = reply_for(args.question, entries, h5_base_url)
+    if reply is not None and reply.match is not None:
+        m = reply.match
+        print(f"match    {m.entry.entry_id}  score {m.score:.2f}  {m.reason.value}: {', '.join(m.matched)}")
+        print(f"question {m.entry.question}")
+    else:
+        print("no match")
+    near_misses = suggest(args.question, entries, n=args.suggestions)
+    if near_misses:
+        print("candidates:")
+    for near in near_misses:
+        print(f"  {near.score:.2f}  {near.entry.entry_id:<24} {near.entry.question}  ({near.reason.value})")
+    print("reply:\n" + (reply.text if reply is not None else "(none: the message is left to other handlers)"))
+    return 0 if reply is not None and reply.match is not None else 1
+
+
+def _add_faq_commands(sub: Any) -> None:
+    faq = sub.add_parser("faq", help="the FAQ knowledge base answering patients' text messages")
+    faq_sub = faq.add_subparsers(dest="faq_command", required=True)
+    export = faq_sub.add_parser("export", help="print every entry as JSON (the format staff edit)")
+    export.set_defaults(func=faq_export)
+    imp = faq_sub.add_parser("import", help="validate a JSON file of entries and store it")
+    imp.add_argument("file")
+    imp.add_argument("--replace", action="store_true", help="also delete the entries missing from the file")
+    imp.add_argument("--dry-run", action="store_true", help="only validate and show what would change")
+    imp.set_defaults(func=faq_import)
+    test = faq_sub.add_parser("test", help="show how a message would be answered")
+    test.add_argument("question")
+    test.add_argument("--file", help="match against this JSON file instead of the stored entries")
+    test.add_argument("--h5-base-url", help="fill {h5} with this (default: the stage's H5_BASE_URL)")
+    test.add_argument("--suggestions", type=int, default=3)
+    test.set_defaults(func=faq_test)
+    for command in (export, imp, test):
+        command.add_argument("--stage", default="local", help="Chalice stage whose settings to use (default: local)")
+
+
+def publish_menu(args: argparse.Namespace) -> int:
+    from chalicelib.services.account_admin import publish_menu as publish
+
+    c = bootstrap.use_settings(settings_for_stage(args.stage))
+    document = publish(c.wechat_messenger, c.settings.h5_url)
+    for top in document["button"]:
+        print(top["name"] + ": " + "、".join(b["name"] for b in top.get("sub_button", [])))
+    return 0
+
+
+def tag(args: argparse.Namespace) -> int:
+    from chalicelib.domain.wechat import UserTag
+    from chalicelib.services.notices import tag_user, untag_user
+
+    c = bootstrap.use_settings(settings_for_stage(args.stage))
+    (untag_user if args.remove else tag_user)(args.openid, UserTag(args.tag), c.wechat_users, c.wechat_messenger)
+    print("removed" if args.remove else "tagged")
+    return 0
+
+
+def mass_send(args: argparse.Namespace) -> int:
+    from chalicelib.domain.wechat import UserTag
+    from chalicelib.services.notices import send_to_group
+
+    c = bootstrap.use_settings(settings_for_stage(args.stage))
+    print(f"sent: msg_id {send_to_group(UserTag(args.tag), args.text, c.wechat_messenger)}")
+    return 0
+
+
+def _add_account_commands(sub: Any) -> None:
+    from chalicelib.domain.wechat import UserTag
+
+    menu = sub.add_parser("publish-menu", help="publish the custom menu defined in chalicelib/domain/menu.py")
+    menu.set_defaults(func=publish_menu)
+    tagging = sub.add_parser("tag", help="put a follower in a group (WeChat user tag) or take them out")
+    tagging.add_argument("--openid", required=True)
+    tagging.add_argument("--tag", required=True, choices=[t.value for t in UserTag])
+    tagging.add_argument("--remove", action="store_true")
+    tagging.set_defaults(func=tag)
+    mass = sub.add_parser("mass-send", help="send a text to every follower with a tag")
+    mass.add_argument("--tag", required=True, choices=[t.value for t in UserTag])
+    mass.add_argument("--text", required=True)
+    mass.set_defaults(func=mass_send)
+    for command in (menu, tagging, mass):
+        command.add_argument("--stage", default="local", help="Chalice stage whose settings to use (default: local)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--wait", action="store_true", help="wait for the results to be applied")
     sync.add_argument("--timeout", type=float, default=60.0)
     sync.set_defaults(func=sync_reference)
+    _add_faq_commands(sub)
+    _add_account_commands(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

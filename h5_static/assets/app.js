@@ -67,6 +67,21 @@
   ApiError.prototype = Object.create(Error.prototype);
   ApiError.prototype.name = 'ApiError';
 
+  /* A 401 carrying login_url: through WeChat login once, then back to this page (path + query).
+   * sessionStorage remembers the attempt so a browser that cannot keep the session never loops. */
+  var LOGIN_KEY = 'yw.loginAt';
+  var LOGIN_RETRY_MS = 120000;
+  function toLogin(body) {
+    if (!body || typeof body.login_url !== 'string' || body.login_url.indexOf('/api/auth/login') !== 0) return false;
+    try {
+      var last = Number(w.sessionStorage.getItem(LOGIN_KEY) || 0);
+      if (last && Math.abs(Date.now() - last) < LOGIN_RETRY_MS) return false;
+      w.sessionStorage.setItem(LOGIN_KEY, String(Date.now()));
+    } catch (e) { return false; } // no storage, no loop guard: show the message instead
+    w.location.replace('/api/auth/login?next=' + encodeURIComponent(w.location.pathname + w.location.search));
+    return true;
+  }
+
   function getJSON(path, opts) {
     var timeout = (opts && opts.timeout) || 15000;
     var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
@@ -81,6 +96,7 @@
       .then(function (res) {
         return res.json().catch(function () { return null; }).then(function (body) {
           if (res.ok && body) return body;
+          if (res.status === 401 && toLogin(body)) { clearTimeout(timer); return new Promise(function () {}); } // navigating away
           var msg = body && typeof body.message === 'string' && body.message;
           var code = (body && body.code) || (res.status === 404 ? 'NOT_FOUND' : 'HTTP_' + res.status);
           if (res.ok) throw new ApiError('BAD_RESPONSE', '数据加载出错，请稍后重试', res.status);

@@ -85,15 +85,16 @@ def test_every_resource_has_a_type(template: dict[str, Any]) -> None:
 
 def test_tables(template: dict[str, Any]) -> None:
     tables = _resources(template, "AWS::DynamoDB::Table")
-    assert set(tables) == {"ReferenceTable", "JobsTable"}
+    assert set(tables) == {"ReferenceTable", "JobsTable", "WeChatTable"}
     for spec in tables.values():
         props = spec["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert {(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert props["SSESpecification"] == {"SSEEnabled": True}
-    assert tables["JobsTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at",
-                                                                            "Enabled": True}
+    for ttl_table in ("JobsTable", "WeChatTable"):
+        assert tables[ttl_table]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at",
+                                                                              "Enabled": True}
 
 
 def _sqs_consumers(template: dict[str, Any], resolver: Resolver) -> dict[str, list[tuple[str, dict[str, Any]]]]:
@@ -117,9 +118,10 @@ def test_queues_have_dlqs_and_visibility_of_six_consumer_timeouts(template: dict
     resolver = _resolver(template, STAGE)
     queues = _resources(template, "AWS::SQS::Queue")
     consumers = _sqs_consumers(template, resolver)
-    assert set(consumers) == {"HisRequestQueue", "HisResultQueue"}
+    assert set(consumers) == {"HisRequestQueue", "HisResultQueue", "WeChatAsyncQueue"}
     assert [fn for fn, _ in consumers["HisRequestQueue"]] == ["HisBridgeFunction"]
     assert [fn for fn, _ in consumers["HisResultQueue"]] == ["OnHisResult"]
+    assert [fn for fn, _ in consumers["WeChatAsyncQueue"]] == ["OnWechatDeferred"]
     for queue_id, queue_consumers in consumers.items():
         props = queues[queue_id]["Properties"]
         dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
@@ -132,13 +134,15 @@ def test_queues_have_dlqs_and_visibility_of_six_consumer_timeouts(template: dict
             assert props["VisibilityTimeout"] >= 6 * timeout, (queue_id, fn_id)
 
 
-def test_both_sqs_event_sources_report_batch_item_failures(template: dict[str, Any]) -> None:
+def test_every_sqs_event_source_reports_batch_item_failures(template: dict[str, Any]) -> None:
     consumers = _sqs_consumers(template, _resolver(template, STAGE))
-    events = [event for pairs in consumers.values() for _, event in pairs]
-    assert len(events) == 2
-    for event in events:
+    events = {fn: event for pairs in consumers.values() for fn, event in pairs}
+    assert len(events) == 3
+    for event in events.values():
         assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        assert event["BatchSize"] == 10
+    # A deferred WeChat reply may take seconds each: five fit well inside the 30 s timeout.
+    assert {fn: e["BatchSize"] for fn, e in events.items()} == {"HisBridgeFunction": 10, "OnHisResult": 10,
+                                                               "OnWechatDeferred": 5}
 
 
 def test_blob_bucket(template: dict[str, Any]) -> None:
@@ -191,6 +195,8 @@ def test_names_match_the_chalice_stage_config(stage: str) -> None:
     assert _name(resolver, "JobsTable", "TableName") == env["TABLE_PREFIX"] + "jobs"
     assert _name(resolver, "HisRequestQueue", "QueueName") == env["HIS_REQUEST_QUEUE"]
     assert _name(resolver, "HisResultQueue", "QueueName") == env["HIS_RESULT_QUEUE"]
+    assert _name(resolver, "WeChatAsyncQueue", "QueueName") == env["WECHAT_ASYNC_QUEUE"]
+    assert _name(resolver, "WeChatTable", "TableName") == env["TABLE_PREFIX"] + "wechat"
     assert _name(resolver, "BlobBucket", "BucketName") == env["BLOB_BUCKET"]
     # the Rules of the template accept exactly these prefixes for the stage
     rule = template["Rules"][f"{stage.capitalize()}NamesMatchChaliceConfig"]
@@ -208,16 +214,19 @@ def test_names_match_the_chalice_stage_config(stage: str) -> None:
                    for actions, resources in allowed)
 
     account = f"{REGION}:123456789012"
-    for table in ("reference", "jobs"):
+    for table in ("reference", "jobs", "wechat"):
         arn = f"arn:aws:dynamodb:{account}:table/{env['TABLE_PREFIX']}{table}"
         assert all(allows(f"dynamodb:{a}", arn) for a in ("DescribeTable", "GetItem", "PutItem", "Query"))
     assert allows("sqs:SendMessage", f"arn:aws:sqs:{account}:{env['HIS_REQUEST_QUEUE']}")
     assert allows("sqs:ReceiveMessage", f"arn:aws:sqs:{account}:{env['HIS_RESULT_QUEUE']}")
     assert not allows("sqs:SendMessage", f"arn:aws:sqs:{account}:{env['HIS_RESULT_QUEUE']}")
+    assert allows("sqs:SendMessage", f"arn:aws:sqs:{account}:{env['WECHAT_ASYNC_QUEUE']}")
+    assert allows("sqs:ReceiveMessage", f"arn:aws:sqs:{account}:{env['WECHAT_ASYNC_QUEUE']}")
     assert allows("s3:GetObject", f"arn:aws:s3:::{env['BLOB_BUCKET']}/his-results/a.json")
     assert not allows("s3:PutObject", f"arn:aws:s3:::{env['BLOB_BUCKET']}/his-results/a.json")
 
 
-def test_on_his_result_timeout_is_configured_for_every_stage() -> None:
+def test_queue_handler_timeouts_are_configured_for_every_stage() -> None:
     for stage in ("dev", "prod"):
-        assert CONFIG["stages"][stage]["lambda_functions"]["on_his_result"]["lambda_timeout"] == 30
+        for handler in ("on_his_result", "on_wechat_deferred"):
+            assert CONFIG["stages"][stage]["lambda_functions"][handler]["lambda_timeout"] == 30

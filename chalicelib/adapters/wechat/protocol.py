@@ -91,7 +91,9 @@ class WeChatProtocol:
         return echostr
 
     # ---- inbound -----------------------------------------------------------------------------------
-    def read(self, query: Mapping[str, str], body: bytes, now: datetime) -> ReceivedMessage:
+    def read(self, query: Mapping[str, str], body: bytes | str, now: datetime) -> ReceivedMessage:
+        if isinstance(body, str):
+            body = body.encode("utf-8")
         if len(body) > self._max_body:
             raise WebhookError(413, "body too large")
         if not body.strip():
@@ -101,7 +103,10 @@ class WeChatProtocol:
         if encrypt_type == "aes":
             plain = self._decrypt(query, body, timestamp, nonce)
         elif encrypt_type == "raw":
-            plain = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else body
+            try:
+                plain = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise WebhookError(400, "the body is not UTF-8") from exc
         else:
             raise WebhookError(400, "unsupported encrypt_type")
         return ReceivedMessage(self._to_message(plain), encrypted=encrypt_type == "aes")
@@ -127,11 +132,15 @@ class WeChatProtocol:
         return str(plain)
 
     def _to_message(self, xml: str) -> InboundMessage:
-        _parse_xml(xml)  # refuses entities and non-<xml> roots before wechatpy sees the text
         try:
+            # xmltodict underneath, entities disabled: XXE and billion-laughs raise ValueError.
             parsed = parse_message(xml)
-        except (ValueError, ExpatError, KeyError, TypeError) as exc:
+        except (ValueError, ExpatError) as exc:
+            raise WebhookError(400, "malformed XML") from exc
+        except (KeyError, TypeError, AttributeError) as exc:  # no <xml> root, no MsgType ...
             raise WebhookError(400, "not a WeChat message") from exc
+        if parsed is None:
+            raise WebhookError(400, "empty body")
         raw: dict[str, Any] = getattr(parsed, "_data", {}) or {}
         return to_inbound(raw)
 
