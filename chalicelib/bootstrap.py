@@ -33,7 +33,7 @@ from chalicelib.services.reference_query import HospitalProfile
 if TYPE_CHECKING:
     from chalicelib.adapters.wechat.protocol import WeChatProtocol
     from chalicelib.domain.wechat import InboundMessage, Reply
-    from chalicelib.services.h5_login import JsapiTicketSource, OAuthCodeExchange, OneTimeCodes
+    from chalicelib.services.ports import JsapiTicketSource, OAuthCodeExchange, OneTimeCodes
     from chalicelib.services.wechat_handlers import WeChatContext
 
 

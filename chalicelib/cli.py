@@ -25,7 +25,8 @@ from chalicelib import bootstrap
 from chalicelib.config import settings_for_stage
 from chalicelib.domain.faq import FaqEntry, FaqFormatError, parse_entries, suggest
 from chalicelib.domain.reference import Dataset
-from chalicelib.services.faq import FaqImport, FaqRepository, export_entries, import_entries, reply_for
+from chalicelib.services.faq import FaqImport, export_entries, import_entries, reply_for
+from chalicelib.services.ports import FaqRepository
 from chalicelib.services.reference_sync import request_reference_sync
 
 
@@ -170,7 +171,8 @@ def mass_send(args: argparse.Namespace) -> int:
     from chalicelib.services.notices import send_to_group
 
     c = bootstrap.use_settings(settings_for_stage(args.stage))
-    print(f"sent: msg_id {send_to_group(UserTag(args.tag), args.text, c.wechat_messenger)}")
+    msg_id = send_to_group(UserTag(args.tag), args.text, c.wechat_messenger, c.deliveries, c.clock)
+    print(f"sent: msg_id {msg_id}")
     return 0
 
 

@@ -21,12 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--h5-port", type=int, default=defaults.h5_port)
     parser.add_argument("--his-port", type=int, default=defaults.his_port)
     parser.add_argument("--moto-port", type=int, default=defaults.moto_port)
+    parser.add_argument("--wechat-port", type=int, default=defaults.wechat_port)
     parser.add_argument("--no-seed", action="store_true", help="skip the initial reference sync")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto and the simulator log every request
 
-    options = StackOptions(args.host, args.api_port, args.h5_port, args.his_port, args.moto_port, not args.no_seed)
+    options = StackOptions(args.host, args.api_port, args.h5_port, args.his_port, args.moto_port, args.wechat_port,
+                           seed=not args.no_seed)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # A shell that starts us in the background sets SIGINT to "ignore"; Ctrl-C must always stop us.
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "\n".join(
             [
                 "",
+                f"  WeChat simulator (start here): {stack.urls['wechat']}",
                 f"  Patient H5 (open this):  {stack.urls['h5']}",
                 f"  H5 JSON API:             {stack.urls['api']}  (OpenAPI: {stack.urls['api']}openapi.json)",
                 f"  HIS simulator:           {stack.urls['his']}",

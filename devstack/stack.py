@@ -1,8 +1,9 @@
 """The whole local stack in one process, on embedded defaults.
 
-moto server (DynamoDB, SQS, S3) → resources from ``infra/resources.yaml`` → HIS simulator → the SQS
-pump (bridge + app queue handlers, as Lambda would run them) → ``chalice local`` → the CDN-like
-static server for ``h5_static/`` → the real reference sync as seed.
+moto server (DynamoDB, SQS, S3) → resources from ``infra/resources.yaml`` → HIS simulator → the fake
+WeChat platform with its simulator page → the SQS pump (bridge + app queue handlers, as Lambda would run
+them) → ``chalice local`` → the CDN-like static server for ``h5_static/`` → the real reference sync as
+seed, the FAQ seed and the published menu.
 
 Settings come from the ``local`` stage of ``.chalice/config.json``; a variable already set in the
 shell wins. When ``HIS_BASE_URL`` (or ``AWS_ENDPOINT_URL``) is already set, that server is used and
@@ -37,6 +38,7 @@ class StackOptions:
     h5_port: int = 8080
     his_port: int = 8090
     moto_port: int = 5000
+    wechat_port: int = 8091
     seed: bool = True
     # Locally, failed messages come back after this many seconds instead of the queue's 180 s.
     redelivery_seconds: int | None = 5
@@ -77,6 +79,19 @@ class LocalStack:
         server, _thread, base_url = start_in_thread(self.options.host, self.options.his_port)
         self._stoppers.append(server.shutdown)
         self.env["HIS_BASE_URL"] = base_url
+
+    def _start_wechat(self) -> None:
+        from devstack.wechat_fake.server import start_in_thread
+
+        server, _thread, base_url = start_in_thread(
+            self.options.host, self.options.wechat_port,
+            webhook_url=f"http://{self.options.host}:{self.options.api_port}/wechat",
+            appid=self.env["WECHAT_APPID"], secret=self.env["WECHAT_SECRET"],
+            token=self.env["WECHAT_TOKEN"], aes_key=self.env["WECHAT_AES_KEY"], account_id="gh_yiwei_local",
+        )
+        self._stoppers.append(server.shutdown)
+        self.env["WECHAT_API_BASE_URL"] = base_url
+        self.env["WECHAT_OPEN_BASE_URL"] = base_url  # the fake also plays open.weixin.qq.com (OAuth)
 
     def _provision(self) -> Any:
         from devstack.provision import provision
@@ -135,6 +150,8 @@ class LocalStack:
                              lambda event, _ctx: process_batch(event["Records"], bridge), 10, visibility),
                 Subscription("on_his_result", url(self.env["HIS_RESULT_QUEUE"]),
                              chalice_app.handler_map["on_his_result"], 10, visibility),
+                Subscription("on_wechat_deferred", url(self.env["WECHAT_ASYNC_QUEUE"]),
+                             chalice_app.handler_map["on_wechat_deferred"], 5, visibility),
             ],
         )
         self.pump.start()
@@ -149,6 +166,16 @@ class LocalStack:
         )
         self._stoppers.append(server.shutdown)
         self.urls["h5"] = f"http://{self.options.host}:{self.options.h5_port}/"
+
+    def seed_account(self) -> None:
+        """What an operator does once per account: load the FAQ seed and publish the menu."""
+        from chalicelib import bootstrap
+        from chalicelib.services.account_admin import publish_menu
+        from chalicelib.services.faq import ensure_seeded, seed_entries
+
+        c = bootstrap.container()
+        ensure_seeded(c.faq_repository, seed_entries(c.clock()))
+        publish_menu(c.wechat_messenger, c.settings.h5_url)
 
     def seed(self, timeout: float = 60.0) -> list[Any]:
         """Run the real reference sync and wait until every dataset's job has finished."""
@@ -178,6 +205,11 @@ class LocalStack:
             if "HIS_BASE_URL" not in external:
                 self._start_his()
             self.urls["his"] = self.env["HIS_BASE_URL"]
+            if "WECHAT_API_BASE_URL" not in external:
+                self._start_wechat()
+            self.urls["wechat"] = self.env["WECHAT_API_BASE_URL"] + "/_sim/"
+            if "H5_BASE_URL" not in self.environ:
+                self.env["H5_BASE_URL"] = f"http://{self.options.host}:{self.options.h5_port}"
             self.urls["aws"] = self.env["AWS_ENDPOINT_URL"]
             # From here on, this process is the app's Lambda environment.
             self.environ.update(self.env)
@@ -190,6 +222,7 @@ class LocalStack:
             chalice_app = self._start_api()
             self._start_pump(chalice_app)
             self._start_cdn()
+            self.seed_account()
             if self.options.seed:
                 self.seed()
         except BaseException:

@@ -233,8 +233,8 @@ class Delivery:
 
 
 def template_finish_state(status: str) -> DeliveryState:
-    """Map TEMPLATESENDJOBFINISH's ``Status`` to our delivery state."""
-    if status == "success":
+    """Map TEMPLATESENDJOBFINISH's / MASSSENDJOBFINISH's ``Status`` to our delivery state."""
+    if status in ("success", "send success"):
         return DeliveryState.DELIVERED
     if "block" in status:
         return DeliveryState.USER_BLOCKED

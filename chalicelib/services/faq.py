@@ -8,31 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.domain.faq import FaqEntry, FaqFormatError, FaqMatch, match, parse_entries, suggest, to_dict
+from chalicelib.services.ports import FaqRepository
 
 SEED_FILE = Path(__file__).resolve().parents[1] / "data" / "faq_seed.json"
 SUGGESTION_INTRO = "您是不是想问："
 SUGGESTION_OUTRO = "可以直接发送上面的问题。"
-
-
-class FaqRepository(Protocol):
-    def all(self) -> list[FaqEntry]:
-        """Every entry, disabled ones too (may be a little stale: adapters cache it briefly)."""
-        ...
-
-    def put_many(self, entries: Iterable[FaqEntry]) -> None: ...
-
-    def delete(self, entry_id: str) -> None: ...
-
-    def replace_all(self, entries: Iterable[FaqEntry]) -> None:
-        """Store exactly ``entries``: upsert them and delete every other entry."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -21,33 +21,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from chalicelib.config import ConfigurationError
 from chalicelib.domain import jssdk
 from chalicelib.domain.signed_values import Reason, SignedValueError, sign, sign_compact, verify, verify_compact
-from chalicelib.services.ports import WeChatSendError
-
-
-# ---- ports (to move into ``services/ports.py``) -----------------------------------------------------
-class OneTimeCodes(Protocol):
-    def claim(self, code_hash: str, at: datetime) -> bool:
-        """Record ``code_hash`` as used; False if it already was (atomic: exactly one caller wins)."""
-        ...
-
-
-class OAuthCodeExchange(Protocol):
-    def openid_for_code(self, code: str) -> str:
-        """The openid an OAuth2 code stands for (``sns/oauth2/access_token``); raises ``WeChatSendError``."""
-        ...
-
-
-class JsapiTicketSource(Protocol):
-    def ticket(self) -> str:
-        """A valid ``jsapi_ticket`` (cached by the adapter); raises ``WeChatSendError``."""
-        ...
-
+from chalicelib.services.ports import JsapiTicketSource, OAuthCodeExchange, OneTimeCodes, WeChatSendError
 
 # ---- settings of the flow ---------------------------------------------------------------------------
 SESSION_COOKIE = "yw_session"

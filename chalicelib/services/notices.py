@@ -75,8 +75,13 @@ def untag_user(openid: str, tag: UserTag, users: WeChatUserRepository, messenger
     users.set_tags(openid, (user.tags if user else frozenset()) - {tag})
 
 
-def send_to_group(tag: UserTag, content: str, messenger: WeChatMessenger) -> str:
-    """A mass send to everyone WeChat has under the tag; returns WeChat's msg_id."""
+def send_to_group(tag: UserTag, content: str, messenger: WeChatMessenger, deliveries: DeliveryLog,
+                  clock: Clock) -> str:
+    """A mass send to everyone WeChat has under the tag; returns WeChat's msg_id. Recorded as a delivery
+    to ``tag:<tag>``; MASSSENDJOBFINISH later records how it went."""
     if not content.strip():
         raise ValueError("the message is empty")
-    return messenger.mass_send_text(messenger.ensure_tag(tag.label), content.strip())
+    msg_id = messenger.mass_send_text(messenger.ensure_tag(tag.label), content.strip())
+    deliveries.record(Delivery(f"mass:{msg_id}", f"tag:{tag.value}", "mass", Channel.MASS, DeliveryState.SENT,
+                               clock(), wechat_msgid=msg_id))
+    return msg_id

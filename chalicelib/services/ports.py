@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from chalicelib.domain.faq import FaqEntry
 from chalicelib.domain.his_messages import HisRequest
 from chalicelib.domain.jobs import Job, JobState
 from chalicelib.domain.reference import (
@@ -174,3 +175,37 @@ class DeliveryLog(Protocol):
         ...
 
     def of_user(self, openid: str, limit: int = 20) -> list[Delivery]: ...
+
+
+# ---- H5 login -------------------------------------------------------------------------------------
+class OneTimeCodes(Protocol):
+    def claim(self, code_hash: str, at: datetime) -> bool:
+        """Record ``code_hash`` as used; False if it already was (atomic: exactly one caller wins)."""
+        ...
+
+
+class OAuthCodeExchange(Protocol):
+    def openid_for_code(self, code: str) -> str:
+        """The openid an OAuth2 code stands for (``sns/oauth2/access_token``); raises ``WeChatSendError``."""
+        ...
+
+
+class JsapiTicketSource(Protocol):
+    def ticket(self) -> str:
+        """A valid ``jsapi_ticket`` (cached by the adapter); raises ``WeChatSendError``."""
+        ...
+
+
+# ---- FAQ ------------------------------------------------------------------------------------------
+class FaqRepository(Protocol):
+    def all(self) -> list[FaqEntry]:
+        """Every entry, disabled ones too (may be a little stale: adapters cache it briefly)."""
+        ...
+
+    def put_many(self, entries: Iterable[FaqEntry]) -> None: ...
+
+    def delete(self, entry_id: str) -> None: ...
+
+    def replace_all(self, entries: Iterable[FaqEntry]) -> None:
+        """Store exactly ``entries``: upsert them and delete every other entry."""
+        ...

@@ -88,7 +88,7 @@ SCENES: Registry[SceneKind] = Registry(_nothing)
 
 def handle(message: InboundMessage, ctx: WeChatContext) -> Reply:
     """Answer one message: record the interaction, then the handler registered for its type."""
-    if message.handler_key not in ("event.unsubscribe", "event.templatesendjobfinish"):
+    if message.handler_key not in ("event.unsubscribe", "event.templatesendjobfinish", "event.masssendjobfinish"):
         ctx.users.touch(message.openid, ctx.clock())
     return MESSAGES.get(message.handler_key)(message, ctx)
 
@@ -244,7 +244,7 @@ def on_view(message: InboundMessage, ctx: WeChatContext) -> Reply:
     return NO_REPLY  # the page opens by itself; the interaction is recorded by ``handle``
 
 
-@MESSAGES.register("event.templatesendjobfinish")
+@MESSAGES.register("event.templatesendjobfinish", "event.masssendjobfinish")
 def on_template_finished(message: InboundMessage, ctx: WeChatContext) -> Reply:
     if message.msg_id:
         ctx.deliveries.template_finished(message.msg_id, template_finish_state(message.status), ctx.clock())

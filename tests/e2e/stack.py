@@ -27,15 +27,16 @@ class RunningStack:
     h5_url: str
     api_url: str
     his_url: str
+    wechat_url: str  # the fake WeChat platform; its simulator page is at wechat_url + "/_sim/"
     output: list[str]
 
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[RunningStack]:
-    ports = {name: free_port() for name in ("api", "h5", "his", "moto")}
-    env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_SERVERS}
+    ports = {name: free_port() for name in ("api", "h5", "his", "moto", "wechat")}
+    env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_SERVERS and k != "H5_BASE_URL"}
     cmd = [sys.executable, "-m", "devstack", "--api-port", str(ports["api"]), "--h5-port", str(ports["h5"]),
-           "--his-port", str(ports["his"]), "--moto-port", str(ports["moto"])]
+           "--his-port", str(ports["his"]), "--moto-port", str(ports["moto"]), "--wechat-port", str(ports["wechat"])]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     ready = threading.Event()
@@ -59,6 +60,7 @@ def local_stack() -> Iterator[RunningStack]:
             h5_url=f"http://127.0.0.1:{ports['h5']}/",
             api_url=f"http://127.0.0.1:{ports['api']}/api/",
             his_url=f"http://127.0.0.1:{ports['his']}/v1",
+            wechat_url=f"http://127.0.0.1:{ports['wechat']}",
             output=output,
         )
     finally:

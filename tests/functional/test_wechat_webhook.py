@@ -16,7 +16,7 @@ from chalicelib.domain.menu import MenuKey, menu_keys
 from chalicelib.domain.wechat import Channel, Delivery, DeliveryState, InboundMessage
 from chalicelib.services.ports import InboxState
 from tests.fakes import FakeDeferredInbox, FakeDeliveryLog, FakeFaq, FakeInboxLedger, FakeMessenger, FakeWeChatUsers
-from tests.wechat_wire import ACCOUNT, APPID, AES_KEY, TOKEN, WeChatWire
+from tests.wechat_wire import ACCOUNT, AES_KEY, APPID, TOKEN, WeChatWire
 
 OPENID = "oTestPatient000000000000001"
 XML = {"Content-Type": "text/xml"}
@@ -321,3 +321,14 @@ def test_a_failing_handler_releases_its_claim_so_the_retry_works(world: World) -
         assert reply(world, xml)["Content"] == "好了"
     finally:
         handlers.MENU._handlers[MenuKey.CONTACT.value] = original
+
+
+def test_group_send_report_is_recorded(world: World) -> None:
+    from datetime import UTC, datetime
+
+    world.deliveries.record(Delivery("mass:1000001", "tag:elderly", "mass", Channel.MASS, DeliveryState.SENT,
+                                     datetime.now(UTC), wechat_msgid="1000001"))
+    event = world.wire.event("oWeChatSystem000000000000001", "MASSSENDJOBFINISH", MsgID="1000001",
+                             Status="send success", TotalCount=3, SentCount=3, ErrorCount=0)
+    assert reply(world, event) == {}
+    assert world.deliveries.get("mass:1000001").state is DeliveryState.DELIVERED

@@ -33,11 +33,11 @@ def test_emulator_rejects_a_racing_conditional_write_canary(app_settings):
         wins: list[InboxState] = []
         barrier = threading.Barrier(8)
 
-        def claim(key: str = f"race-{round_}") -> None:
+        def claim(key: str, barrier: threading.Barrier, wins: list[InboxState]) -> None:
             barrier.wait()
             wins.append(ledger.claim(key, T0).state)
 
-        threads = [threading.Thread(target=claim) for _ in range(8)]
+        threads = [threading.Thread(target=claim, args=(f"race-{round_}", barrier, wins)) for _ in range(8)]
         for t in threads:
             t.start()
         for t in threads:

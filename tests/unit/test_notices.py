@@ -29,7 +29,7 @@ def world():
 
 
 def test_inside_the_window_a_customer_service_message(world):
-    users, messenger, log, send = world
+    users, messenger, _log, send = world
     users.touch(OPENID, NOW - timedelta(hours=3))
     delivery = send()
     assert (delivery.channel, delivery.state) == (Channel.CUSTOMER_SERVICE, DeliveryState.SENT)
@@ -38,7 +38,7 @@ def test_inside_the_window_a_customer_service_message(world):
 
 
 def test_outside_the_window_the_template(world):
-    users, messenger, log, send = world
+    users, messenger, _log, send = world
     users.touch(OPENID, NOW - timedelta(hours=49))
     delivery = send()
     assert (delivery.channel, delivery.state, delivery.wechat_msgid) == (Channel.TEMPLATE, DeliveryState.SENT, "msg-1")
@@ -47,7 +47,7 @@ def test_outside_the_window_the_template(world):
 
 
 def test_refused_customer_service_falls_back_to_the_template(world):
-    users, messenger, log, send = world
+    users, messenger, _log, send = world
     users.touch(OPENID, NOW - timedelta(hours=1))
     messenger.refuse["send_custom"] = WeChatSendError(45015, "response out of time limit")
     assert send().channel is Channel.TEMPLATE
@@ -55,7 +55,7 @@ def test_refused_customer_service_falls_back_to_the_template(world):
 
 
 def test_unfollowed_and_unknown_users_get_nothing(world):
-    users, messenger, log, send = world
+    users, messenger, _log, send = world
     assert send(notice_id="a").state is DeliveryState.SKIPPED
     users.subscribe(OPENID, NOW - timedelta(days=9), "")
     users.unsubscribe(OPENID, NOW - timedelta(days=1))
@@ -64,7 +64,7 @@ def test_unfollowed_and_unknown_users_get_nothing(world):
 
 
 def test_once_per_notice_id_and_failed_ones_are_retried(world):
-    users, messenger, log, send = world
+    users, messenger, _log, send = world
     users.subscribe(OPENID, NOW - timedelta(days=9), "")
     messenger.refuse["send_template"] = WeChatSendError(43004, "require subscribe")
     assert send().state is DeliveryState.FAILED
@@ -84,7 +84,7 @@ def test_transport_failures_raise_for_the_queue_to_retry(world):
 
 
 def test_no_template_configured_is_recorded_not_sent(world):
-    users, messenger, log, send = world
+    users, messenger, _log, send = world
     users.subscribe(OPENID, NOW - timedelta(days=9), "")
     follow_up = Notice(NoticeKind.FOLLOW_UP, OPENID, "请填写随访问卷", {})
     assert send(follow_up, "follow_up:V1").detail == "no template configured"
@@ -93,12 +93,14 @@ def test_no_template_configured_is_recorded_not_sent(world):
 
 def test_tags_and_group_sends(world):
     users, messenger, log, _ = world
+    clock = lambda: NOW  # noqa: E731
     notices.tag_user(OPENID, UserTag.ELDERLY, users, messenger)
     assert users.get(OPENID).tags == {UserTag.ELDERLY}
     assert messenger.calls == [("tag_users", (100, [OPENID]))]
-    assert notices.send_to_group(UserTag.ELDERLY, " 冬季防跌倒 ", messenger) == "mass-1"
+    assert notices.send_to_group(UserTag.ELDERLY, " 冬季防跌倒 ", messenger, log, clock) == "mass-1"
     assert messenger.calls[-1] == ("mass_send_text", (100, "冬季防跌倒"))
+    assert log.get("mass:mass-1").openid == "tag:elderly" and log.get("mass:mass-1").channel is Channel.MASS
     notices.untag_user(OPENID, UserTag.ELDERLY, users, messenger)
     assert users.get(OPENID).tags == frozenset()
     with pytest.raises(ValueError, match="empty"):
-        notices.send_to_group(UserTag.ELDERLY, "  ", messenger)
+        notices.send_to_group(UserTag.ELDERLY, "  ", messenger, log, clock)
