@@ -4,8 +4,10 @@ campus. The simulator posts real (AES) WeChat XML to the app's webhook under ``c
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -81,3 +83,20 @@ def test_a_typed_question_is_answered_from_the_knowledge_base(simulator: Page) -
     page.get_by_label("消息内容").fill("请问怎么停车")
     page.get_by_role("button", name="发送").click()
     expect(page.locator("#timeline .row--out").last).to_contain_text("停车")
+
+
+def test_opening_a_page_as_a_wechat_user_logs_in_through_oauth(page: Page, local_stack: Any) -> None:
+    """The simulated WeChat browser → /api/auth/login → the fake's OAuth authorize → our callback → session."""
+    openid = f"o-e2e-{uuid.uuid4().hex[:22]}"
+    requests.post(f"{local_stack.wechat_url}/_fake/users", json={"openid": openid, "subscribed": True},
+                  timeout=5).raise_for_status()
+    login = f"{local_stack.h5_url}api/auth/login?next=/campuses.html"
+    page.goto(f"{local_stack.wechat_url}/_sim/open?openid={openid}&url={quote(login, safe='')}")
+    # (a browser carries the authorize URL's "#wechat_redirect" along the redirects; WeChat's own does not)
+    expect(page).to_have_url(re.compile(re.escape(f"{local_stack.h5_url}campuses.html") + "(#wechat_redirect)?$"))
+    me = page.evaluate("() => fetch('/api/me').then(r => r.json())")
+    assert me == {"logged_in": True, "openid_tail": openid[-4:]}
+    # The app exchanged the code with (fake) WeChat for exactly this user.
+    exchanges = requests.get(f"{local_stack.wechat_url}/_fake/calls", params={"path": "/sns/oauth2/access_token"},
+                             timeout=5).json()["calls"]
+    assert [c["response"].get("openid") for c in exchanges].count(openid) == 1
