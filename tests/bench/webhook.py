@@ -12,7 +12,6 @@ The machine is shared and noisy: kinds are interleaved and repeated, and only sa
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -99,22 +98,18 @@ def _full_path(reference: Any) -> Callable[[str, str], int]:
 
 
 def _faq() -> tuple[Callable[[str], str | None], Callable[[], list[str]]]:
-    """The real knowledge base (seed entries) in memory, when present; else a one-entry stand-in."""
-    try:
-        from chalicelib.domain.faq import match, parse_entries
+    """The real knowledge base (the seed entries), held in memory as the repository's cache holds it."""
+    from datetime import UTC, datetime
 
-        entries = parse_entries(json.loads((ROOT / "chalicelib" / "data" / "faq_seed.json").read_text("utf-8")))
+    from chalicelib.services.faq import reply_for, seed_entries
 
-        def answer(question: str) -> str | None:
-            found = match(question, entries)
-            return found.entry.answer if found else None
+    entries = seed_entries(datetime.now(UTC))
 
-        return answer, lambda: [e.question for e in entries[:6]]
-    except ImportError:  # pragma: no cover
-        from tests.fakes import FakeFaq
+    def answer(question: str) -> str | None:
+        found = reply_for(question, entries, "https://h5.example.org")
+        return found.text if found else None
 
-        fake = FakeFaq()
-        return fake.answer, fake.topics
+    return answer, lambda: [e.question for e in entries[:6]]
 
 
 def _reference() -> Any:
