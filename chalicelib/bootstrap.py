@@ -103,8 +103,7 @@ class Container:
         from chalicelib.adapters.dynamodb.models import wechat_model
         from chalicelib.adapters.dynamodb.one_time_codes import DynamoOneTimeCodes
 
-        s = self.settings
-        return DynamoOneTimeCodes(wechat_model(s.table_name("wechat"), s.region, s.aws_endpoint_url))
+        return DynamoOneTimeCodes(self._wechat_table(wechat_model))
 
     @cached_property
     def wechat_oauth(self) -> OAuthCodeExchange:

@@ -26,7 +26,6 @@ from chalicelib.config import settings_for_stage
 from chalicelib.domain.faq import FaqEntry, FaqFormatError, parse_entries, suggest
 from chalicelib.domain.reference import Dataset
 from chalicelib.services.faq import FaqImport, export_entries, import_entries, reply_for
-from chalicelib.services.ports import FaqRepository
 from chalicelib.services.reference_sync import request_reference_sync
 
 
@@ -57,11 +56,6 @@ def sync_reference(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _faq_repository(c: bootstrap.Container) -> FaqRepository:
-    repo: FaqRepository = c.faq_repository
-    return repo
-
-
 def _read_json(path: str) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -73,7 +67,7 @@ def _read_json(path: str) -> Any:
 
 def faq_export(args: argparse.Namespace) -> int:
     c = bootstrap.use_settings(settings_for_stage(args.stage))
-    print(json.dumps(export_entries(_faq_repository(c)), ensure_ascii=False, indent=2))
+    print(json.dumps(export_entries(c.faq_repository), ensure_ascii=False, indent=2))
     return 0
 
 
@@ -89,7 +83,7 @@ def _print_import(result: FaqImport) -> None:
 def faq_import(args: argparse.Namespace) -> int:
     c = bootstrap.use_settings(settings_for_stage(args.stage))
     try:
-        result = import_entries(_faq_repository(c), _read_json(args.file), args.replace, c.clock(),
+        result = import_entries(c.faq_repository, _read_json(args.file), args.replace, c.clock(),
                                 dry_run=args.dry_run)
     except FaqFormatError as exc:
         print(f"{args.file}: {exc}\nnothing was written", file=sys.stderr)
@@ -108,7 +102,7 @@ def faq_test(args: argparse.Namespace) -> int:
         h5_base_url = args.h5_base_url or "{h5}"
     else:
         c = bootstrap.use_settings(settings_for_stage(args.stage))
-        entries = _faq_repository(c).all()
+        entries = c.faq_repository.all()
         h5_base_url = args.h5_base_url or c.settings.h5_base_url
     reply = reply_for(args.question, entries, h5_base_url)
     if reply is not None and reply.match is not None:

@@ -168,7 +168,6 @@ class FakeWeChatUsers:
         user = self._get(openid)
         self.users[openid] = replace(user, subscribed=True, subscribed_at=at, last_interaction_at=at,
                                      scene=scene or user.scene)
-        return self.users[openid]
 
     def unsubscribe(self, openid: str, at: datetime) -> None:
         self.users[openid] = replace(self._get(openid), subscribed=False, unsubscribed_at=at)

@@ -73,9 +73,6 @@ class Registry(Generic[K]):
     def get(self, key: K) -> Handler:
         return self._handlers.get(key, self._fallback)
 
-    def registered(self) -> list[K]:
-        return list(self._handlers)
-
 
 def _nothing(_message: InboundMessage, _ctx: WeChatContext) -> Reply:
     return NO_REPLY
@@ -88,12 +85,15 @@ SCENES: Registry[SceneKind] = Registry(_nothing)
 
 def handle(message: InboundMessage, ctx: WeChatContext) -> Reply:
     """Answer one message: record the interaction, then the handler registered for its type."""
-    if message.handler_key not in ("event.unsubscribe", "event.templatesendjobfinish", "event.masssendjobfinish"):
+    # A follow records its own interaction; unfollows and WeChat's delivery reports are not the patient's.
+    if message.handler_key not in NOT_INTERACTIONS:
         ctx.users.touch(message.openid, ctx.clock())
     return MESSAGES.get(message.handler_key)(message, ctx)
 
 
 # ---- text and media ---------------------------------------------------------------------------------
+NOT_INTERACTIONS = frozenset({"event.subscribe", "event.unsubscribe", "event.templatesendjobfinish",
+                              "event.masssendjobfinish"})
 GREETINGS = frozenset({"你好", "您好", "在吗", "在么", "hi", "hello", "哈喽", "嗨", "早上好", "下午好", "晚上好"})
 
 
@@ -303,8 +303,3 @@ def menu_contact(message: InboundMessage, ctx: WeChatContext) -> Reply:
     lines.append(f"院区与交通：{ctx.page_url('campuses.html')}")
     return text("\n".join(lines))
 
-
-def registered_keys() -> dict[str, list[str]]:
-    """For tests and docs: what each registry answers."""
-    return {"messages": MESSAGES.registered(), "menu": [str(k) for k in MENU.registered()],
-            "scenes": [str(k) for k in SCENES.registered()]}

@@ -259,7 +259,7 @@ def test_a_retried_message_gets_the_same_reply_and_no_second_action(world: World
 
 
 def test_concurrent_retries_process_once(world: World) -> None:
-    xml = world.wire.event(OPENID, "subscribe")
+    xml = world.wire.text(OPENID, "门诊时间", msg_id=778)
     requests = [world.wire.request(xml) for _ in range(3)]
     results: list[int] = []
 
@@ -273,6 +273,7 @@ def test_concurrent_retries_process_once(world: World) -> None:
         t.join()
     assert results == [200, 200, 200]
     assert len(world.ledger.items) == 1
+    assert world.faq_calls == 1
 
 
 def test_a_slow_handler_is_answered_in_time_and_the_reply_follows_as_a_customer_service_message(world: World) -> None:

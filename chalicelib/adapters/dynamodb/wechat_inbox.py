@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from chalicelib.adapters.dynamodb.models import WeChatItem
 from chalicelib.domain.wechat import Reply
@@ -82,6 +82,6 @@ class DynamoInboxLedger:
         m = self._model
         try:
             m(self._key(key), SK).delete(condition=m.state == InboxState.PROCESSING.value)
-        except Exception as exc:  # a DeleteError: already answered or gone — nothing to release
+        except DeleteError as exc:  # already answered, deferred or gone: nothing to release
             if not _conditional_failed(exc):
                 raise

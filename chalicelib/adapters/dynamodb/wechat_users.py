@@ -58,14 +58,11 @@ class DynamoWeChatUserRepository:
         # means "follows us" (this heals a missed subscribe event).
         self._update(openid, last_interaction_at=_iso(at), subscribed=True)
 
-    def subscribe(self, openid: str, at: datetime, scene: str) -> WeChatUser:
+    def subscribe(self, openid: str, at: datetime, scene: str) -> None:
         fields: dict[str, Any] = {"subscribed": True, "subscribed_at": _iso(at), "last_interaction_at": _iso(at)}
         if scene:
             fields["scene"] = scene
         self._update(openid, **fields)
-        user = self.get(openid)
-        assert user is not None
-        return user
 
     def unsubscribe(self, openid: str, at: datetime) -> None:
         self._update(openid, subscribed=False, unsubscribed_at=_iso(at))
