@@ -211,6 +211,28 @@ class Container:
         return lambda message: handle(message, context)
 
 
+    # ---- HIS tables ---------------------------------------------------------------------------
+    def _his_table(self) -> Any:
+        from chalicelib.adapters.dynamodb.models import his_model
+
+        s = self.settings
+        return his_model(s.table_name("his"), s.region, s.aws_endpoint_url)
+
+    def _patients_table(self) -> Any:
+        from chalicelib.adapters.dynamodb.models import patients_model
+
+        s = self.settings
+        return patients_model(s.table_name("patients"), s.region, s.aws_endpoint_url)
+
+    # ---- HIS events and their effects (owner: events) -----------------------------------------
+    # (end of HIS events components)
+
+    # ---- Live reads through the bridge and reports (owner: live reads) ------------------------
+    # (end of live reads components)
+
+    # ---- Reconciliation (owner: reconciliation) -----------------------------------------------
+    # (end of reconciliation components)
+
 _container: Container | None = None
 _overrides: dict[str, Any] = {}
 

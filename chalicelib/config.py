@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_REGION = "ap-east-1"
 
@@ -48,7 +49,12 @@ class Settings:
     his_request_queue: str
     his_result_queue: str
     wechat_async_queue: str
+    his_event_queue: str  # HIS events (pushed to the bridge's receiver, or pulled) -> on_his_event
     blob_bucket: str
+    # Synchronous reads through the bridge (a direct Lambda invoke with a short timeout).
+    his_bridge_function: str
+    his_live_read_timeout_seconds: float
+    lambda_endpoint_url: str | None  # local stack only: the devstack's Lambda Invoke API
     # The H5 pages' public base URL (the CDN), and the secret that signs their session cookies.
     h5_base_url: str
     session_secret: str
@@ -121,7 +127,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         his_request_queue=_get(env, "HIS_REQUEST_QUEUE", "yiwei-his-requests"),
         his_result_queue=_get(env, "HIS_RESULT_QUEUE", "yiwei-his-results"),
         wechat_async_queue=_get(env, "WECHAT_ASYNC_QUEUE", "yiwei-wechat-async"),
+        his_event_queue=_get(env, "HIS_EVENT_QUEUE", "yiwei-his-events"),
         blob_bucket=_get(env, "BLOB_BUCKET", "yiwei-local-blobs"),
+        his_bridge_function=_get(env, "HIS_BRIDGE_FUNCTION", "yiwei-his-bridge"),
+        his_live_read_timeout_seconds=_number(env, "HIS_LIVE_READ_TIMEOUT_SECONDS", 3.0),
+        lambda_endpoint_url=_get(env, "LAMBDA_ENDPOINT_URL") or None,
         h5_base_url=_get(env, "H5_BASE_URL", "http://127.0.0.1:8080").rstrip("/"),
         session_secret=_get(env, "H5_SESSION_SECRET"),
         hospital_name=_get(env, "HOSPITAL_NAME", "示例市第一人民医院"),
@@ -139,11 +149,18 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-def queue_names() -> tuple[str, str, str]:
+class QueueNames(NamedTuple):
+    his_requests: str
+    his_results: str
+    wechat_async: str
+    his_events: str
+
+
+def queue_names() -> QueueNames:
     """Queue names the app subscribes to. Needed at import time by the SQS decorators, so they are
     read from the environment directly and default to the names the template creates."""
     s = get_settings()
-    return s.his_request_queue, s.his_result_queue, s.wechat_async_queue
+    return QueueNames(s.his_request_queue, s.his_result_queue, s.wechat_async_queue, s.his_event_queue)
 
 
 def stage_environment(stage: str, project_dir: Path | None = None) -> dict[str, str]:

@@ -18,7 +18,7 @@ from chalicelib.domain.wechat import InboundMessage
 from chalicelib.services.wechat_inbox import answer_deferred, receive
 
 bp = Blueprint(__name__)
-_, _, DEFERRED_QUEUE = queue_names()
+DEFERRED_QUEUE = queue_names().wechat_async
 XML_TYPES = ["text/xml", "application/xml", "text/plain", "application/octet-stream"]
 
 

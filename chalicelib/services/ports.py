@@ -211,3 +211,15 @@ class FaqRepository(Protocol):
     def replace_all(self, entries: Iterable[FaqEntry]) -> None:
         """Store exactly ``entries``: upsert them and delete every other entry."""
         ...
+
+
+# ---- HIS events and their effects (owner: events) --------------------------------------------------
+# (end of HIS events ports)
+
+
+# ---- Live reads through the bridge and reports (owner: live reads) ---------------------------------
+# (end of live reads ports)
+
+
+# ---- Reconciliation (owner: reconciliation) --------------------------------------------------------
+# (end of reconciliation ports)

@@ -138,3 +138,48 @@ def wechat_user_model(table_name: str, region: str, host: str | None) -> type[We
 @cache
 def wechat_model(table_name: str, region: str, host: str | None) -> type[WeChatItem]:
     return _bind(WeChatItem, table_name, region, host)  # type: ignore[return-value]
+
+
+class HisItem(Model):
+    """Table ``{TABLE_PREFIX}his``: the state of the HIS integration. Generic items; each adapter
+    documents its own key patterns (``pk`` = "<kind>#<id>"). ``version`` is for conditional
+    "newer only" writes; ``expires_at`` (epoch seconds) is the TTL attribute."""
+
+    class Meta:
+        table_name = "his"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    state = UnicodeAttribute(null=True)
+    value = UnicodeAttribute(null=True)
+    data = JSONAttribute(null=True)
+    version = NumberAttribute(null=True)
+    at_ms = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+@cache
+def his_model(table_name: str, region: str, host: str | None) -> type[HisItem]:
+    return _bind(HisItem, table_name, region, host)  # type: ignore[return-value]
+
+
+class PatientItem(Model):
+    """Table ``{TABLE_PREFIX}patients``: WeChat users and the HIS patients bound to them (cards,
+    family). Generic items; each adapter documents its key patterns."""
+
+    class Meta:
+        table_name = "patients"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    state = UnicodeAttribute(null=True)
+    value = UnicodeAttribute(null=True)
+    data = JSONAttribute(null=True)
+    version = NumberAttribute(null=True)
+    at_ms = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+@cache
+def patients_model(table_name: str, region: str, host: str | None) -> type[PatientItem]:
+    return _bind(PatientItem, table_name, region, host)  # type: ignore[return-value]
