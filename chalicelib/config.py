@@ -29,10 +29,8 @@ class Settings:
     stage: str
     region: str
     # Outside systems.
-    his_base_url: str
     his_app_id: str
-    his_app_secret: str
-    his_event_secret: str
+    his_end_user_key: str  # keys the X-His-End-User pseudonym of an openid (spec §4.5)
     wechat_appid: str
     wechat_secret: str
     wechat_token: str
@@ -108,10 +106,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         stage=_get(env, "STAGE", "local"),
         region=_get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION") or DEFAULT_REGION,
-        his_base_url=_get(env, "HIS_BASE_URL").rstrip("/"),
         his_app_id=_get(env, "HIS_APP_ID"),
-        his_app_secret=_get(env, "HIS_APP_SECRET"),
-        his_event_secret=_get(env, "HIS_EVENT_SECRET"),
+        his_end_user_key=_get(env, "HIS_END_USER_KEY"),
         wechat_appid=_get(env, "WECHAT_APPID"),
         wechat_secret=_get(env, "WECHAT_SECRET"),
         wechat_token=_get(env, "WECHAT_TOKEN"),

@@ -8,6 +8,7 @@ from typing import Any
 
 from chalicelib.domain.his_messages import HisRequest
 from chalicelib.domain.jobs import Job, JobState
+from chalicelib.domain.patients import PatientBinding
 from chalicelib.domain.reference import (
     Campus,
     Dataset,
@@ -86,6 +87,32 @@ class FakeBlobStore:
 
     def get_json(self, bucket: str, key: str) -> Any:
         return self.blobs[(bucket, key)]
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        value = self.blobs[(bucket, key)]
+        return value if isinstance(value, bytes) else str(value).encode()
+
+    def presigned_url(self, bucket: str, key: str, expires_in: int, filename: str | None = None) -> str:
+        return f"https://blobs.example/{bucket}/{key}?expires={expires_in}" + (f"&filename={filename}" if filename else "")
+
+
+class FakePatientBindings:
+    def __init__(self, *bindings: PatientBinding) -> None:
+        self.items: dict[tuple[str, str], PatientBinding] = {}
+        for b in bindings:
+            self.bind(b)
+
+    def bind(self, binding: PatientBinding) -> None:
+        self.items[(binding.openid, binding.patient_id)] = binding
+
+    def unbind(self, openid: str, patient_id: str) -> None:
+        self.items.pop((openid, patient_id), None)
+
+    def patients_of(self, openid: str) -> list[PatientBinding]:
+        return sorted((b for (o, _), b in self.items.items() if o == openid), key=lambda b: b.bound_at)
+
+    def openids_of(self, patient_id: str) -> list[str]:
+        return sorted(o for (o, p) in self.items if p == patient_id)
 
 
 class FakeJobRepository:

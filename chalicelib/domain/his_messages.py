@@ -16,13 +16,16 @@ Request::
 Result::
 
     {"request_id": "...", "operation": "listCampuses", "outcome": "ok" | "not_modified" | "error",
-     "status": 200, "etag": "...", "body": {...} | null, "body_ref": {"bucket": "...", "key": "..."} | null,
+     "status": 200, "etag": "...", "body": {...} | null,
+     "body_ref": {"bucket": "...", "key": "...", "content_type": "application/json"} | null,
      "error": {"code": "...", "message": "...", "retryable": false} | null,
      "context": {...}, "fetched_at": "2026-11-26T08:00:01+08:00"}
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,6 +86,8 @@ class HisResult:
     status: int = 0
     etag: str | None = None
     body: Any = None
+    # Where the bridge parked the body: large JSON, and always the PDF/CSV operations (their
+    # ``content_type`` says which); read it with ``BlobStore.get_json`` / ``get_bytes``.
     body_ref: dict[str, str] | None = None
     error: HisError | None = None
     context: dict[str, str] = field(default_factory=dict)
@@ -97,6 +102,8 @@ class HisResult:
             body_ref = data.get("body_ref")
             if body_ref is not None and not (isinstance(body_ref, dict) and {"bucket", "key"} <= body_ref.keys()):
                 raise MessageFormatError("body_ref needs bucket and key")
+            if body_ref is not None:
+                body_ref = {k: str(body_ref[k]) for k in ("bucket", "key", "content_type") if body_ref.get(k)}
             fetched_at = datetime.fromisoformat(str(data["fetched_at"]))
             if fetched_at.tzinfo is None:
                 raise MessageFormatError("fetched_at must carry a UTC offset")
@@ -108,7 +115,7 @@ class HisResult:
                 status=int(data.get("status") or 0),
                 etag=data.get("etag"),
                 body=data.get("body"),
-                body_ref={"bucket": str(body_ref["bucket"]), "key": str(body_ref["key"])} if body_ref else None,
+                body_ref=body_ref or None,
                 error=HisError(str(error.get("code", "")), str(error.get("message", "")), bool(error.get("retryable")))
                 if isinstance(error, dict)
                 else None,
@@ -118,3 +125,9 @@ class HisResult:
             if isinstance(exc, MessageFormatError):
                 raise
             raise MessageFormatError(f"malformed HIS result: {exc}") from exc
+
+
+def end_user_pseudonym(openid: str, key: bytes) -> str:
+    """``X-His-End-User`` (spec §4.5): HMAC-SHA256 of the openid under our key, 32 hex characters.
+    Stable per user, so the hospital can throttle and audit per person without learning the openid."""
+    return hmac.new(key, openid.encode("utf-8"), hashlib.sha256).hexdigest()[:32]

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from chalicelib.domain.faq import FaqEntry
 from chalicelib.domain.his_messages import HisRequest
 from chalicelib.domain.jobs import Job, JobState
+from chalicelib.domain.patients import PatientBinding
 from chalicelib.domain.reference import (
     Campus,
     Dataset,
@@ -66,6 +67,12 @@ class HisRequestQueue(Protocol):
 
 class BlobStore(Protocol):
     def get_json(self, bucket: str, key: str) -> Any: ...
+
+    def get_bytes(self, bucket: str, key: str) -> bytes: ...
+
+    def presigned_url(self, bucket: str, key: str, expires_in: int, filename: str | None = None) -> str:
+        """A short-lived GET link (e.g. a report's PDF), optionally served as a download named ``filename``."""
+        ...
 
 
 class JobRepository(Protocol):
@@ -210,6 +217,21 @@ class FaqRepository(Protocol):
 
     def replace_all(self, entries: Iterable[FaqEntry]) -> None:
         """Store exactly ``entries``: upsert them and delete every other entry."""
+        ...
+
+
+# ---- Patients bound to WeChat users ---------------------------------------------------------------
+class PatientBindings(Protocol):
+    def bind(self, binding: PatientBinding) -> None:
+        """Bind (or re-bind with the new relation and label); idempotent."""
+        ...
+
+    def unbind(self, openid: str, patient_id: str) -> None: ...
+
+    def patients_of(self, openid: str) -> list[PatientBinding]: ...
+
+    def openids_of(self, patient_id: str) -> list[str]:
+        """Every WeChat user bound to ``patient_id`` (a parent and a grandparent may both follow a child)."""
         ...
 
 
