@@ -18,6 +18,7 @@ from chalicelib.domain.reference import (
     ReferenceSnapshot,
     SyncState,
 )
+from chalicelib.domain.refunds import RefundObligation, RefundState
 
 
 class FakeReferenceRepository:
@@ -285,3 +286,24 @@ class FakeFaq:
 
     def topics(self) -> list[str]:
         return list(self.answers)
+
+
+class FakeRefundObligations:
+    def __init__(self) -> None:
+        self.items: dict[str, RefundObligation] = {}
+
+    def record(self, obligation: RefundObligation) -> bool:
+        if obligation.out_refund_no in self.items:
+            return False
+        self.items[obligation.out_refund_no] = obligation
+        return True
+
+    def get(self, out_refund_no: str) -> RefundObligation | None:
+        return self.items.get(out_refund_no)
+
+    def pending(self, limit: int = 100) -> list[RefundObligation]:
+        return [o for o in self.items.values() if o.state is RefundState.PENDING][:limit]
+
+    def mark_executed(self, out_refund_no: str, at: datetime) -> None:
+        if out_refund_no in self.items:
+            self.items[out_refund_no] = replace(self.items[out_refund_no], state=RefundState.EXECUTED)

@@ -21,6 +21,7 @@ from chalicelib.domain.reference import (
     ReferenceSnapshot,
     SyncState,
 )
+from chalicelib.domain.refunds import RefundObligation
 from chalicelib.domain.wechat import (
     Delivery,
     DeliveryState,
@@ -233,6 +234,19 @@ class PatientBindings(Protocol):
     def openids_of(self, patient_id: str) -> list[str]:
         """Every WeChat user bound to ``patient_id`` (a parent and a grandparent may both follow a child)."""
         ...
+
+
+# ---- Refunds we owe --------------------------------------------------------------------------------
+class RefundObligations(Protocol):
+    def record(self, obligation: RefundObligation) -> bool:
+        """Store it unless ``out_refund_no`` is already known; True if this call stored it."""
+        ...
+
+    def get(self, out_refund_no: str) -> RefundObligation | None: ...
+
+    def pending(self, limit: int = 100) -> list[RefundObligation]: ...
+
+    def mark_executed(self, out_refund_no: str, at: datetime) -> None: ...
 
 
 # ---- HIS events and their effects (owner: events) --------------------------------------------------
