@@ -22,6 +22,8 @@ except ImportError:  # run outside pytest: make functions/his_bridge importable
 from .clock import SimClock, fmt
 from .errors import HisError
 
+__all__ = ["SIGNATURE_HEADERS", "NonceStore", "SignedRequest", "Verifier", "raw_path_and_query", "signing"]
+
 SIGNATURE_HEADERS = (
     signing.HEADER_APP_ID,
     signing.HEADER_TIMESTAMP,

@@ -2,56 +2,34 @@
 unsigned admin API under ``/_sim``.
 
 Every ``/v1`` request except ``GET /v1/health`` must be signed (§4); every response carries ``X-His-Trace-Id`` and
-echoes ``X-Request-Id``; errors follow §6. Operations not implemented yet have no route (404) and are listed in
-``NOT_YET_IMPLEMENTED``.
-
-NOT_YET_IMPLEMENTED:
-    GET  /v1/patients/{patient_id}/reports, /reports/{report_id}, /reports/{report_id}/pdf
-    GET  /v1/patients/{patient_id}/charges
-    POST /v1/appointments/{appointment_id}/check-in; GET /v1/visits/{visit_id}/queue
-    GET  /v1/visits, /v1/visits/{visit_id}
-    POST /v1/settlements, /settlements/{id}/confirm, /cancel, /refunds; GET /v1/settlements, /settlements/{id}
-    GET  /v1/reconciliation/{date}, /reconciliation/{date}/file
-    Event push to the integrator's endpoint (§8.1); the log is recorded and served by GET /v1/events
+echoes ``X-Request-Id``; errors follow §6. Every operation of the spec has a route; events are served by
+``GET /v1/events`` and pushed to ``SimConfig.push_url`` (§8.1, ``push.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import socket
 import threading
 import uuid
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 from . import routes
 from .auth import SIGNATURE_HEADERS, SignedRequest, raw_path_and_query
 from .errors import HisError, validation_error
 from .simulator import Simulator
-from .web import error_response
+from .web import DROP_CONNECTION, error_response
 from .web import sim as _simulator
 
-NOT_YET_IMPLEMENTED: tuple[str, ...] = (
-    "listReports",
-    "getReport",
-    "getReportPdf",
-    "listCharges",
-    "checkInAppointment",
-    "getQueueStatus",
-    "listVisits",
-    "getVisit",
-    "prepareSettlement",
-    "querySettlements",
-    "getSettlement",
-    "confirmSettlement",
-    "cancelSettlement",
-    "refundSettlementItems",
-    "getReconciliationSummary",
-    "getReconciliationFile",
-)
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _END_USER = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -68,7 +46,29 @@ def create_app(sim: Simulator | None = None) -> Flask:
     app.register_error_handler(HisError, error_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
+    app.wsgi_app = DropConnection(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+class DropConnection:
+    """WSGI middleware: when a ``when: drop`` fault marked the request, the operation has run and its outcome is
+    stored; instead of the response the connection is closed (the client sees a reset / RemoteDisconnected)."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        body = self.app(environ, start_response)
+        if not environ.get(DROP_CONNECTION):
+            return body
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+        connection = environ.get("werkzeug.socket")
+        if isinstance(connection, socket.socket):  # werkzeug keeps the connection open after a ConnectionError
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        raise ConnectionError("response dropped by an injected fault")
 
 
 def _before() -> Response | None:
@@ -97,25 +97,27 @@ def _after(response: Response) -> Response:
     response.headers["X-His-Trace-Id"] = g.get("trace_id", "")
     if g.get("request_id"):
         response.headers["X-Request-Id"] = g.request_id
+    simulator = _simulator()
+    simulator.push.wake()  # the request may have recorded events
     if request.path.startswith("/_sim/"):
         return response
     code = None
     if response.status_code >= 400 and response.is_json:
         body: Any = response.get_json(silent=True)
         code = body.get("code") if isinstance(body, dict) else None
-    simulator = _simulator()
-    simulator.record_request(
-        {
-            "at": simulator.now().isoformat(timespec="seconds"),
-            "method": request.method,
-            "path": request.path,
-            "operation": g.get("operation_id"),
-            "status": response.status_code,
-            "code": code,
-            "replayed": bool(g.get("replayed", False)),
-            "trace_id": g.get("trace_id", ""),
-        }
-    )
+    entry = {
+        "at": simulator.now().isoformat(timespec="seconds"),
+        "method": request.method,
+        "path": request.path,
+        "operation": g.get("operation_id"),
+        "status": response.status_code,
+        "code": code,
+        "replayed": bool(g.get("replayed", False)),
+        "trace_id": g.get("trace_id", ""),
+    }
+    if request.environ.get(DROP_CONNECTION):
+        entry["dropped"] = True  # status is what would have been answered
+    simulator.record_request(entry)
     return response
 
 
@@ -142,15 +144,30 @@ def _unexpected(error: Exception) -> Response:
 # ---------------------------------------------------------------- running it
 
 
+class SimulatorServer(ThreadedWSGIServer):
+    """The threaded werkzeug server, holding its simulator; ``shutdown()`` also stops the event deliverer."""
+
+    simulator: Simulator
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.simulator.close()
+
+
+def make_simulator_server(host: str, port: int, sim: Simulator | None = None) -> SimulatorServer:
+    app = create_app(sim)
+    server = SimulatorServer(host, port, app)
+    server.simulator = app.extensions["his_simulator"]
+    return server
+
+
 def start_in_thread(
     host: str = "127.0.0.1", port: int = 0, sim: Simulator | None = None
-) -> tuple[BaseWSGIServer, threading.Thread, str]:
+) -> tuple[SimulatorServer, threading.Thread, str]:
     """Serve in a daemon thread (threaded werkzeug server). Returns (server, thread, base_url ending in /v1);
-    stop it with ``server.shutdown()``. ``port=0`` picks a free port. The simulator is ``server.app`` 's
-    ``extensions["his_simulator"]`` and also ``server.simulator``."""
-    app = create_app(sim)
-    server = make_server(host, port, app, threaded=True)
-    server.simulator = app.extensions["his_simulator"]  # type: ignore[attr-defined]
+    stop it with ``server.shutdown()`` (which also stops the event deliverer). ``port=0`` picks a free port. The
+    simulator is ``server.simulator`` (and ``server.app.extensions["his_simulator"]``)."""
+    server = make_simulator_server(host, port, sim)
     thread = threading.Thread(target=server.serve_forever, name=f"his-simulator-{server.server_port}", daemon=True)
     thread.start()
     return server, thread, f"http://{host}:{server.server_port}/v1"

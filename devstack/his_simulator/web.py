@@ -1,5 +1,5 @@
 """HTTP plumbing shared by the route modules: JSON responses, ETags, and the ``operation`` decorator that applies
-maintenance, injected faults, idempotency (§5.3) and the state lock around a view."""
+rate limits (§5.4), maintenance (§5.5), injected faults, idempotency (§5.3) and the state lock around a view."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from .idempotency import KEY_PATTERN, StoredResponse, fingerprint
 from .simulator import Simulator
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+# WSGI environ key set when an injected fault wants the connection closed without a response (server.DropConnection).
+DROP_CONNECTION = "his_simulator.drop_connection"
 
 # Operation kinds: what the nightly maintenance window blocks (§5.5).
 SYSTEM = "system"
@@ -78,6 +80,7 @@ def operation(operation_id: str, kind: str = REFERENCE, idempotent: bool = False
             g.operation_id = operation_id
             simulator = sim()
             try:
+                _check_rate_limits(simulator, operation_id)
                 _check_maintenance(simulator, kind)
                 if idempotent:
                     return _run_idempotent(simulator, operation_id, view, args, kwargs)
@@ -89,6 +92,19 @@ def operation(operation_id: str, kind: str = REFERENCE, idempotent: bool = False
         return cast(F, wrapper)
 
     return decorate
+
+
+def _check_rate_limits(simulator: Simulator, operation_id: str) -> None:
+    app_id = g.get("app_id")
+    if app_id is None:  # unsigned (GET /v1/health)
+        return
+    refusal = simulator.rate_limited(app_id, operation_id, request.view_args)
+    if refusal is not None:
+        raise HisError(
+            "HIS_BUSY",
+            details={"reason": "rate_limit", "scope": refusal.scope},
+            retry_after=refusal.retry_after,
+        )
 
 
 def _check_maintenance(simulator: Simulator, kind: str) -> None:
@@ -113,7 +129,7 @@ def _run(
     on_outcome: Callable[[Response], None] | None,
 ) -> Response:
     fault = simulator.faults.take(operation_id)
-    if fault is not None and fault.delay_seconds:
+    if fault is not None and fault.delay_seconds and fault.delay_at == "before":
         time.sleep(fault.delay_seconds)  # outside the lock: concurrent requests keep being served
     if fault is not None and fault.code and fault.when == "before":
         raise fault.error()
@@ -124,7 +140,11 @@ def _run(
         except HisError as error:
             response = error_response(error)
     if on_outcome is not None:
-        on_outcome(response)
+        on_outcome(response)  # committed: a same-key retry from now on is replayed
+    if fault is not None and fault.delay_seconds and fault.delay_at == "after":
+        time.sleep(fault.delay_seconds)
+    if fault is not None and fault.when == "drop":
+        request.environ[DROP_CONNECTION] = True
     if fault is not None and fault.code and fault.when == "after":
         raise fault.error()
     return response

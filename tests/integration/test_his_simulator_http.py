@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -19,10 +20,10 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from devstack.his_simulator.config import TEST_APP_ID, TEST_APP_SECRET
+from devstack.his_simulator.config import TEST_APP_ID, TEST_APP_SECRET, TEST_EVENT_SECRET
 from devstack.his_simulator.server import start_in_thread
 from devstack.his_simulator.simulator import Simulator
-from his_bridge.signing import signed_headers
+from his_bridge.signing import signed_headers, verify
 
 pytestmark = pytest.mark.integration
 
@@ -214,3 +215,146 @@ def test_booking_round_trip(api: Api) -> None:
     log = api.admin("GET", "/requests").json()["items"]
     assert [(e["operation"], e["status"]) for e in log if e["method"] == "POST"][-4:] == [
         ("lockAppointment", 201), ("confirmAppointment", 200), ("lockAppointment", 409), ("cancelAppointment", 200)]
+
+
+def _book_and_confirm(api: Api, order: str) -> dict[str, Any]:
+    api.admin("POST", "/clock", {"now": "2025-06-16T09:00:00+08:00"})
+    api.admin("POST", "/reset")
+    assert api.call("POST", "/patients/lookup", body=ZHANG).status_code == 200
+    locked = api.call("POST", "/appointments", key=f"{order}:lock", body={
+        "order_id": order, "schedule_id": "S20250623D0301DR10023AM", "patient_id": "P000123456"})
+    assert locked.status_code == 201
+    appt: dict[str, Any] = locked.json()
+    payment = {"channel": "wechat_pay", "transaction_id": "4200000000202506168888888888", "out_trade_no": order,
+               "amount_fen": appt["fee_fen"], "paid_at": "2025-06-16T09:01:00+08:00"}
+    confirmed = api.call("POST", f"/appointments/{appt['appointment_id']}/confirm",
+                         body={"order_id": order, "payment": payment}, key=f"{order}:confirm")
+    assert confirmed.status_code == 200
+    return appt
+
+
+def test_dropped_response_after_the_commit(api: Api) -> None:
+    api.admin("POST", "/clock", {"now": "2025-06-16T09:00:00+08:00"})
+    api.admin("POST", "/reset")
+    api.call("POST", "/patients/lookup", body=ZHANG)
+    order = "WXO20250616090000888"
+    body = {"order_id": order, "schedule_id": "S20250623D0301DR10023AM", "patient_id": "P000123456"}
+    assert api.admin("POST", "/faults", {"operation": "lockAppointment", "when": "drop"}).status_code == 201
+    started = time.monotonic()
+    with pytest.raises(requests.ConnectionError) as dropped:
+        api.call("POST", "/appointments", body=body, key=f"{order}:lock")
+    assert time.monotonic() - started < 2  # closed at once, not a timeout
+    assert "closed connection without response" in str(dropped.value) or "reset" in str(dropped.value).lower()
+    found = api.call("GET", "/appointments", {"order_id": order}).json()["items"]
+    assert [a["status"] for a in found] == ["locked"]  # the write was committed
+    retry = api.call("POST", "/appointments", body=body, key=f"{order}:lock")
+    assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json()["appointment_id"] == found[0]["appointment_id"]
+    log = api.admin("GET", "/requests").json()["items"]
+    assert [(e["operation"], e["status"], e.get("dropped", False)) for e in log if e["method"] == "POST"][-2:] == [
+        ("lockAppointment", 201, True), ("lockAppointment", 201, False)]
+
+
+class _Receiver(ThreadingHTTPServer):
+    """The integrator's event endpoint (§8.2): checks the signature against the simulator's clock and ``secrets``,
+    answers the statuses queued in ``answers`` (then 204)."""
+
+    def __init__(self, sim: Simulator, secrets: list[str]) -> None:
+        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
+        self.sim = sim
+        self.secrets = secrets
+        self.answers: list[int] = []
+        self.received: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    server: _Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        path, _, query = self.path.partition("?")
+        headers = dict(self.headers.items())
+        signed_with = [secret for secret in self.server.secrets
+                       if verify(headers, [secret], "POST", path, query, body, self.server.sim.clock.epoch()).ok]
+        with self.server.lock:
+            status = self.server.answers.pop(0) if self.server.answers else 204
+            if not signed_with:
+                status = 401
+            self.server.received.append({"headers": headers, "body": json.loads(body),
+                                         "signed_with": signed_with, "status": status})
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # silence the access log
+        return
+
+
+@pytest.fixture
+def receiver(api: Api) -> Iterator[_Receiver]:
+    new_secret = "his-test-event-secret-ROTATED-0002"
+    srv = _Receiver(api.sim, [TEST_EVENT_SECRET, new_secret])
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    api.admin("POST", "/push", {"url": None, "event_secret": TEST_EVENT_SECRET, "background": True})
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+def _wait_until(condition: Any, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert condition()
+
+
+def test_events_are_pushed_retried_and_signed_over_http(api: Api, receiver: _Receiver) -> None:
+    url = f"http://127.0.0.1:{receiver.server_port}/his/events?channel=wxoa"
+    configured = api.admin("POST", "/push", {"url": url, "retry_delays": [0.2], "poll_seconds": 0.05})
+    assert configured.status_code == 200 and configured.json()["running"] is True
+    receiver.answers = [500]
+    _book_and_confirm(api, "WXO20250616090000889")
+    pulled = api.call("GET", "/events", {"since": "2025-06-16T08:00:00+08:00"}).json()["items"]
+    assert [e["data"]["new_status"] for e in pulled] == ["confirmed"]
+    event_id = pulled[0]["event_id"]
+
+    def delivered() -> bool:
+        items = api.admin("GET", "/push").json()["deliveries"]
+        return bool(items) and items[0]["delivered_at"] is not None
+
+    _wait_until(delivered)
+    assert [(r["status"], r["headers"]["X-His-Delivery-Attempt"]) for r in receiver.received] == [(500, "1"), (204, "2")]
+    for arrived in receiver.received:
+        assert arrived["body"] == pulled[0] and arrived["signed_with"] == [TEST_EVENT_SECRET]
+        assert arrived["headers"]["X-His-Event-Id"] == event_id
+        assert arrived["headers"]["X-His-Event-Type"] == "appointment.status_changed"
+        assert arrived["headers"]["Content-Type"] == "application/json; charset=utf-8"
+    (status,) = api.admin("GET", "/push").json()["deliveries"]
+    assert status["attempts"] == 2 and status["last_status"] == "204"
+
+    # rotation: the receiver accepts the previous secret during the overlap, and the new one
+    rotated = api.admin("POST", "/push", {"event_secret": "his-test-event-secret-ROTATED-0002", "background": False})
+    assert rotated.status_code == 200
+    api.admin("POST", "/push", {"duplicate": 2})
+    appt = api.call("GET", "/appointments", {"order_id": "WXO20250616090000889"}).json()["items"][0]
+    cancelled = api.call("POST", f"/appointments/{appt['appointment_id']}/cancel", key="WXO20250616090000889:cancel",
+                         body={"order_id": "WXO20250616090000889", "reason_code": "patient_request",
+                               "refund_request_no": "RFO20250616091000889"})
+    assert cancelled.status_code == 200
+    flushed = api.admin("POST", "/push/flush").json()["attempts"]
+    assert sorted((a["attempt"], a["status"]) for a in flushed) == [(1, 204), (2, 204)]
+    assert [r["signed_with"] for r in receiver.received[2:]] == [["his-test-event-secret-ROTATED-0002"]] * 2
+    assert {r["body"]["data"]["new_status"] for r in receiver.received[2:]} == {"cancelled"}
+
+
+def test_shutdown_stops_the_deliverer() -> None:
+    srv, thread, _ = start_in_thread("127.0.0.1", 0, Simulator())
+    srv.simulator.configure_push(url="http://127.0.0.1:9/his/events")
+    assert srv.simulator.push.running
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and not srv.simulator.push.running

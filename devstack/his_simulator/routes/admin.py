@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -9,11 +10,12 @@ from flask import Blueprint, Response, request
 from .. import views
 from ..clock import fmt, parse_local_datetime
 from ..errors import HisError, validation_error
+from ..push import PushConfigError
 from ..web import json_body, json_response, sim
 
 bp = Blueprint("sim_admin", __name__)
 
-_SWITCHES = ("enforce_maintenance", "enforce_rate_limits")
+_SWITCHES = ("enforce_maintenance", "enforce_rate_limits", "enforce_geofence")
 
 
 def _object_body() -> dict[str, Any]:
@@ -42,6 +44,7 @@ def health() -> Response:
             "seed_date": state.seed_date.isoformat(),
             "app_id": simulator.config.app_id,
             "switches": {name: getattr(simulator.config, name) for name in _SWITCHES},
+            "push_url": simulator.config.push_url,
             "counts": {
                 "campuses": len(state.campuses),
                 "departments": len(state.departments),
@@ -112,17 +115,42 @@ def link_patient(patient_id: str) -> Response:
     return Response(status=204)
 
 
+def _config_json() -> dict[str, Any]:
+    config = sim().config
+    return {name: getattr(config, name) for name in _SWITCHES} | {"rate_limits": asdict(config.rate_limits)}
+
+
+@bp.get("/config")
+def get_config() -> Response:
+    return json_response(_config_json())
+
+
 @bp.post("/config")
 def configure() -> Response:
+    """Switches (booleans) and ``rate_limits`` (a partial object of positive numbers)."""
     body = _object_body()
     simulator = sim()
-    problems = {k: "unknown switch" for k in body if k not in _SWITCHES}
+    problems = {k: "unknown switch" for k in body if k not in (*_SWITCHES, "rate_limits")}
     problems.update({k: "must be a boolean" for k in _SWITCHES if k in body and not isinstance(body[k], bool)})
+    limits = body.get("rate_limits", {})
+    if not isinstance(limits, dict):
+        problems["rate_limits"] = "must be an object"
+    else:
+        known = asdict(simulator.config.rate_limits)
+        for name, value in limits.items():
+            if name not in known:
+                problems[f"rate_limits.{name}"] = "unknown limit"
+            elif not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                problems[f"rate_limits.{name}"] = "must be a positive number"
+            elif isinstance(known[name], int) and (not isinstance(value, int) or value < 1):
+                problems[f"rate_limits.{name}"] = "must be a positive integer"
     if problems:
         raise validation_error(problems)
-    for name, value in body.items():
-        setattr(simulator.config, name, value)
-    return json_response({name: getattr(simulator.config, name) for name in _SWITCHES})
+    for name in _SWITCHES:
+        if name in body:
+            setattr(simulator.config, name, body[name])
+    simulator.configure_rate_limits(**limits)
+    return json_response(_config_json())
 
 
 @bp.get("/faults")
@@ -143,3 +171,25 @@ def add_fault() -> Response:
 def clear_faults() -> Response:
     sim().clear_faults()
     return Response(status=204)
+
+
+@bp.get("/push")
+def push_status() -> Response:
+    return json_response(sim().push_status())
+
+
+@bp.post("/push")
+def configure_push() -> Response:
+    """``url``, settings, faults (``duplicate``, ``reorder``, ``reorder_batch``, ``fail_next``), ``event_secret``."""
+    try:
+        status = sim().configure_push(**_object_body())
+    except PushConfigError as error:
+        raise validation_error(error.problems) from None
+    return json_response(status)
+
+
+@bp.post("/push/flush")
+def flush_push() -> Response:
+    simulator = sim()
+    attempts = simulator.flush_push()
+    return json_response({"attempts": attempts, "held_for_maintenance": simulator.push.held_for_maintenance()})
