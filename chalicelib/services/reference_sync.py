@@ -91,7 +91,8 @@ def apply_his_result(
         repo.mark_unchanged(dataset, result.fetched_at, result.etag)
         state, detail = JobState.NOT_MODIFIED, ""
     else:
-        payload = result.body if result.body_ref is None else blobs.get_json(**result.body_ref)
+        ref = result.body_ref
+        payload = result.body if ref is None else blobs.get_json(ref["bucket"], ref["key"])
         try:
             snapshot, skipped = snapshot_from_payload(dataset, payload, result.fetched_at, result.etag)
         except ReferencePayloadError as exc:
