@@ -192,6 +192,11 @@ class NoticeKind(StrEnum):
     PAYMENT_SUCCESS = "payment_success"
     REFUND = "refund"
     FOLLOW_UP = "follow_up"
+    QUEUE_CALLED = "queue_called"
+    APPOINTMENT_CANCELLED = "appointment_cancelled"  # by the hospital: schedule stopped, counter cancellation
+    APPOINTMENT_MISSED = "appointment_missed"  # no-show (爽约)
+    SCHEDULE_CHANGED = "schedule_changed"  # substitute doctor, time, room or fee changed
+    UNPAID_CHARGES = "unpaid_charges"
 
 
 class Channel(StrEnum):
