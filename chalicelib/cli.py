@@ -7,6 +7,10 @@ FAQ (the knowledge base answering patients' text messages; the format is ``domai
 The official account: ``publish-menu [--stage local]`` (the menu in ``domain/menu.py``),
 ``tag --openid o… --tag elderly [--remove]``, ``mass-send --tag elderly --text "…"``.
 
+Reconciliation (对账) and queues: ``reconcile run --date 2025-06-16 [--wait]`` (ask the HIS for that day's
+file again and reconcile it), ``reconcile show --date 2025-06-16`` (the report and the discrepancies for
+staff), ``redrive his-results [--max 50] [--dry-run]`` (move dead-lettered messages back to their queue).
+
 Uses the same services and adapters as the Lambdas; point it at a stage's resources with the usual
 AWS credentials (or, for ``--stage local``, at the running local stack).
 """
@@ -17,7 +21,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +192,135 @@ def _add_account_commands(sub: Any) -> None:
         command.add_argument("--stage", default="local", help="Chalice stage whose settings to use (default: local)")
 
 
+# ---- reconciliation and dead letters ------------------------------------------------------------------
+def _date(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {raw!r}") from exc
+
+
+def _positive(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {raw!r}")
+    return int(raw)
+
+
+def _yuan(fen: int | None) -> str:
+    if fen is None:
+        return "-"
+    sign, whole = ("-" if fen < 0 else ""), abs(fen)
+    return f"{sign}¥{whole // 100}.{whole % 100:02d}"
+
+
+def reconcile_run(args: argparse.Namespace) -> int:
+    from chalicelib.services.reconciliation import request_reconciliation
+
+    c = bootstrap.use_settings(settings_for_stage(args.stage))
+    jobs = request_reconciliation(args.date, c.his_request_queue, c.reconciliation_reports, c.job_repository,
+                                  c.clock, c.new_id, force=True)
+    for job in jobs:
+        print(f"queued {job.subject:<18} job {job.job_id}")
+    if not args.wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    pending = {j.job_id for j in jobs}
+    while pending and time.monotonic() < deadline:
+        pending = {j for j in pending if not ((done := c.job_repository.get(j)) and done.state.finished)}
+        time.sleep(0.5)
+    if pending:
+        print("still waiting for the HIS results", file=sys.stderr)
+        return 2
+    return reconcile_show(args)
+
+
+def _print_report(report: Any) -> None:
+    from chalicelib.domain.reconciliation import Owner
+
+    verified = "verified against the summary" if report.verified else "NOT verified"
+    print(f"{report.day.isoformat()}  {report.state.value}  (updated {report.updated_at.isoformat()})")
+    if report.detail:
+        print(f"  {report.detail}")
+    if report.file_sha256:
+        print(f"  file sha256 {report.file_sha256[:16]}…, {verified}")
+    result = report.result
+    if result is None:
+        return
+    for label, t in (("HIS file", result.his), ("our records", result.ours), ("WeChat Pay bill", result.bill)):
+        if t is None:
+            print(f"  {label:<16} (not used)")
+            continue
+        print(f"  {label:<16} payments {t.payment_count:>4} {_yuan(t.payment_total_fen):>12}   "
+              f"refunds {t.refund_count:>4} {_yuan(t.refund_total_fen):>12}   net {_yuan(t.net_total_fen):>12}")
+    print(f"  matched {result.matched} ({result.matched_across_days} across the day boundary)")
+    if report.problems:
+        print(f"  malformed lines in the HIS file: {len(report.problems)}")
+        for problem in report.problems:
+            print(f"    line {problem.line_no}: {problem.reason}")
+    opened = result.open
+    print(f"  discrepancies: {len(opened)} open, {len(report.compensated)} compensated automatically, "
+          f"{len(result.discrepancies) - len(opened)} resolved")
+    for owner in Owner:
+        mine = [d for d in opened if d.handling.owner is owner]
+        if mine:
+            print(f"  -- {owner.value} ({len(mine)})")
+        for d in mine:
+            note = "  [已自动登记退款]" if d.reference in report.compensated else ""
+            note += "  [待次日HIS文件核对]" if d.awaiting_next_day else ""
+            print(f"    {d.kind.value:<22} {d.record_type:<7} {d.business_type or '-':<12} {d.reference}")
+            print(f"      {d.at.isoformat()}  HIS {_yuan(d.his_amount_fen)}  ours {_yuan(d.our_amount_fen)}  "
+                  f"WeChat Pay {_yuan(d.bill_amount_fen)}  trade {d.his_trade_id or '-'}  ref {d.caller_ref or '-'}  "
+                  f"patient {d.patient_id or '-'}")
+            print(f"      → {d.handling.action}{note}")
+
+
+def reconcile_show(args: argparse.Namespace) -> int:
+    c = bootstrap.use_settings(settings_for_stage(args.stage))
+    report = c.reconciliation_reports.get(args.date)
+    if report is None:
+        print(f"no reconciliation of {args.date.isoformat()} yet", file=sys.stderr)
+        return 1
+    _print_report(report)
+    return 0 if report.done else 2
+
+
+def redrive_queue(args: argparse.Namespace) -> int:
+    from chalicelib.services.redrive import redrive
+
+    c = bootstrap.use_settings(settings_for_stage(args.stage))
+    s = c.settings
+    aliases = {"his-requests": s.his_request_queue, "his-results": s.his_result_queue,
+               "wechat-async": s.wechat_async_queue, "his-events": s.his_event_queue}
+    queue = aliases.get(args.queue, args.queue)
+    outcome = redrive(queue, c.dead_letters, args.max, args.dry_run)
+    if outcome.dry_run:
+        print(f"{queue}-dlq holds about {outcome.waiting} messages; dry run, nothing moved")
+        return 0
+    print(f"{queue}-dlq → {queue}: {outcome.moved} moved, {outcome.failed} failed, "
+          f"{outcome.not_deleted} sent but not deleted (about {outcome.waiting} were waiting)")
+    return 0 if not (outcome.failed or outcome.not_deleted) else 1
+
+
+def _add_operations_commands(sub: Any) -> None:
+    recon = sub.add_parser("reconcile", help="daily reconciliation with the HIS file (对账)")
+    recon_sub = recon.add_subparsers(dest="reconcile_command", required=True)
+    run = recon_sub.add_parser("run", help="ask the HIS for a day's summary and file and reconcile them")
+    run.add_argument("--wait", action="store_true", help="wait for the results and show the report")
+    run.add_argument("--timeout", type=float, default=120.0)
+    run.set_defaults(func=reconcile_run)
+    show = recon_sub.add_parser("show", help="a day's report and its discrepancies, for staff")
+    show.set_defaults(func=reconcile_show)
+    for command in (run, show):
+        command.add_argument("--date", required=True, type=_date, help="Shanghai accounting date, YYYY-MM-DD")
+    again = sub.add_parser("redrive", help="move messages from <queue>-dlq back to <queue>")
+    again.add_argument("queue", help="queue name, or his-requests / his-results / wechat-async / his-events")
+    again.add_argument("--max", type=_positive, default=None, help="move at most this many")
+    again.add_argument("--dry-run", action="store_true", help="only count what is waiting")
+    again.set_defaults(func=redrive_queue)
+    for command in (run, show, again):
+        command.add_argument("--stage", default="local", help="Chalice stage whose settings to use (default: local)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     sync.set_defaults(func=sync_reference)
     _add_faq_commands(sub)
     _add_account_commands(sub)
+    _add_operations_commands(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 
