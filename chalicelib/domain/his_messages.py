@@ -75,6 +75,8 @@ class HisError:
     code: str
     message: str
     retryable: bool
+    # The middleware's ``details`` (spec §6), e.g. REPORT_NOT_VIEWABLE's ``reason`` and ``release_at``.
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,8 @@ class HisResult:
                 etag=data.get("etag"),
                 body=data.get("body"),
                 body_ref=body_ref or None,
-                error=HisError(str(error.get("code", "")), str(error.get("message", "")), bool(error.get("retryable")))
+                error=HisError(str(error.get("code", "")), str(error.get("message", "")), bool(error.get("retryable")),
+                               dict(error["details"]) if isinstance(error.get("details"), dict) else {})
                 if isinstance(error, dict)
                 else None,
                 context={str(k): str(v) for k, v in (data.get("context") or {}).items()},

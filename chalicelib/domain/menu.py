@@ -21,7 +21,6 @@ class MenuKey(StrEnum):
     NEAREST_CAMPUS = "NEAREST_CAMPUS"
     QUEUE = "QUEUE"
     PAYMENT = "PAYMENT"
-    REPORTS = "REPORTS"
     CARDS = "CARDS"
     ARTICLES = "ARTICLES"
     FOLLOW_UP = "FOLLOW_UP"
@@ -50,7 +49,7 @@ MENU: tuple[MenuItem, ...] = (
         MenuItem("就诊卡", key=MenuKey.CARDS),
         MenuItem("排队叫号", key=MenuKey.QUEUE),
         MenuItem("门诊缴费", key=MenuKey.PAYMENT),
-        MenuItem("报告查询", key=MenuKey.REPORTS),
+        MenuItem("报告查询", page="reports.html"),
         MenuItem("院区导航", page="campuses.html"),
     )),
     MenuItem("诊后", children=(

@@ -277,10 +277,14 @@ def _coming(title: str, now_how: str) -> Callable[[InboundMessage, WeChatContext
 MENU.register(MenuKey.CARDS)(_coming("就诊卡绑定", "目前请在门诊服务台或自助机办理就诊卡"))
 MENU.register(MenuKey.QUEUE)(_coming("排队叫号查询", "目前请留意诊区叫号屏和广播"))
 MENU.register(MenuKey.PAYMENT)(_coming("门诊缴费", "目前请在门诊自助机或收费窗口缴费"))
-MENU.register(MenuKey.REPORTS)(_coming("报告查询", "目前请在门诊自助机打印报告"))
 MENU.register(MenuKey.ARTICLES)(_coming("健康资讯", "敬请关注本公众号的推送"))
 MENU.register(MenuKey.FOLLOW_UP)(_coming("随访问卷", "如有随访需要，科室会电话联系您"))
 MENU.register(MenuKey.CONSULT)(_coming("在线咨询", "目前请到门诊就诊咨询"))
+
+
+@MENU.register("REPORTS")  # 报告查询 was a click item before it became a page; a phone may show the old menu briefly
+def menu_reports_moved(message: InboundMessage, ctx: WeChatContext) -> Reply:
+    return news(Article("报告查询", "查看您和家人的检查、检验报告。", ctx.page_url("reports.html")))
 
 
 @MENU.register(MenuKey.FAQ)

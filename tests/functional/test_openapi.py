@@ -58,7 +58,9 @@ def test_responses_match_the_document(client, template, url, status):
 
 def test_documented_operations_are_all_exercised():
     from tests.functional.test_auth_api import EXERCISED as AUTH_EXERCISED
+    from tests.functional.test_reports_api import EXERCISED as REPORTS_EXERCISED
 
     # /wechat answers XML to WeChat; tests/functional/test_wechat_webhook.py exercises every outcome.
     covered = {t for t, _, _ in CASES} | {"/api/openapi.json", "/wechat"} | AUTH_EXERCISED
+    covered |= REPORTS_EXERCISED
     assert covered == set(document()["paths"])

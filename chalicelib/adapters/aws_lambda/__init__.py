@@ -1,0 +1,1 @@
+"""Adapters on AWS Lambda's own API (direct invokes of our other functions)."""
