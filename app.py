@@ -3,7 +3,10 @@
 from chalice.app import Chalice
 
 from chalicelib.api import auth, his_results, openapi, reference, wechat
+from chalicelib.api.his_events import bp as his_events_bp
 from chalicelib.api.middleware import access_log_and_errors
+from chalicelib.api.reconciliation import bp as reconciliation_bp
+from chalicelib.api.reports import bp as reports_bp
 
 app = Chalice(app_name="yiwei")
 app.register_middleware(access_log_and_errors, "http")
@@ -12,3 +15,6 @@ app.register_blueprint(openapi.bp)
 app.register_blueprint(his_results.bp)
 app.register_blueprint(auth.bp)
 app.register_blueprint(wechat.bp)
+app.register_blueprint(reports_bp)
+app.register_blueprint(reconciliation_bp)
+app.register_blueprint(his_events_bp)

@@ -33,7 +33,17 @@ from chalicelib.services.reference_query import HospitalProfile
 if TYPE_CHECKING:
     from chalicelib.adapters.wechat.protocol import WeChatProtocol
     from chalicelib.domain.wechat import InboundMessage, Reply
-    from chalicelib.services.ports import JsapiTicketSource, OAuthCodeExchange, OneTimeCodes
+    from chalicelib.services.ports import (
+        DeadLetterQueues,
+        HisLiveReader,
+        JsapiTicketSource,
+        LiveCopies,
+        OAuthCodeExchange,
+        OneTimeCodes,
+        PaymentRecords,
+        ReconciliationReports,
+    )
+    from chalicelib.services.reports import ReportsContext
     from chalicelib.services.wechat_handlers import WeChatContext
 
 
@@ -225,12 +235,133 @@ class Container:
         return patients_model(s.table_name("patients"), s.region, s.aws_endpoint_url)
 
     # ---- HIS events and their effects (owner: events) -----------------------------------------
+    if TYPE_CHECKING:
+        from chalicelib.services.his_events import EventPorts
+        from chalicelib.services.ports import (
+            EventCursor,
+            FollowUpPlans,
+            HisEventLedger,
+            HisEventQueue,
+            PatientBindings,
+            RefundObligations,
+            ResourceVersions,
+            ScheduleNotices,
+        )
+
+    @cached_property
+    def his_event_ledger(self) -> HisEventLedger:
+        from chalicelib.adapters.dynamodb.his_event_ledger import DynamoHisEventLedger
+
+        return DynamoHisEventLedger(self._his_table())
+
+    @cached_property
+    def resource_versions(self) -> ResourceVersions:
+        from chalicelib.adapters.dynamodb.resource_versions import DynamoResourceVersions
+
+        return DynamoResourceVersions(self._his_table())
+
+    @cached_property
+    def his_event_queue(self) -> HisEventQueue:
+        from chalicelib.adapters.sqs.his_event_queue import SqsHisEventQueue
+
+        return SqsHisEventQueue(self._boto_client("sqs"), self.settings.his_event_queue)
+
+    @cached_property
+    def event_cursor(self) -> EventCursor:
+        from chalicelib.adapters.dynamodb.event_cursor import DynamoEventCursor
+
+        return DynamoEventCursor(self._his_table())
+
+    @cached_property
+    def follow_up_plans(self) -> FollowUpPlans:
+        from chalicelib.adapters.dynamodb.follow_up_plans import DynamoFollowUpPlans
+
+        return DynamoFollowUpPlans(self._his_table())
+
+    @cached_property
+    def schedule_notices(self) -> ScheduleNotices:
+        from chalicelib.adapters.dynamodb.schedule_notices import DynamoScheduleNotices
+
+        return DynamoScheduleNotices(self._his_table())
+
+    @cached_property
+    def patient_bindings(self) -> PatientBindings:
+        from chalicelib.adapters.dynamodb.patient_bindings import DynamoPatientBindings
+
+        return DynamoPatientBindings(self._patients_table())
+
+    @cached_property
+    def refund_obligations(self) -> RefundObligations:
+        from chalicelib.adapters.dynamodb.refund_obligations import DynamoRefundObligations
+
+        return DynamoRefundObligations(self._his_table())
+
+    @cached_property
+    def his_event_ports(self) -> EventPorts:
+        """Everything ``services.his_events.ingest`` needs; notices go through ``notices.notify``."""
+        from chalicelib.domain.wechat import Notice
+        from chalicelib.services import notices
+        from chalicelib.services.his_events import EventPorts
+
+        s = self.settings
+
+        def send_notice(notice: Notice, notice_id: str) -> object:
+            return notices.notify(notice, notice_id, self.wechat_users, self.wechat_messenger, self.deliveries,
+                                  s.template_id, self.clock)
+
+        return EventPorts(
+            ledger=self.his_event_ledger, versions=self.resource_versions, queue=self.his_event_queue,
+            schedules=self.schedule_notices, follow_ups=self.follow_up_plans, bindings=self.patient_bindings,
+            refunds=self.refund_obligations, send_notice=send_notice, page_url=s.h5_url,
+        )
     # (end of HIS events components)
 
     # ---- Live reads through the bridge and reports (owner: live reads) ------------------------
+    @cached_property
+    def his_live_reader(self) -> HisLiveReader:
+        from chalicelib.adapters.aws_lambda.his_live_reader import LambdaHisLiveReader, lambda_client
+
+        s = self.settings
+        client = lambda_client(s.region, s.lambda_endpoint_url, s.his_live_read_timeout_seconds)
+        return LambdaHisLiveReader(client, s.his_bridge_function)
+
+    @cached_property
+    def live_copies(self) -> LiveCopies:
+        from chalicelib.adapters.dynamodb.live_copies import DynamoLiveCopies
+
+        return DynamoLiveCopies(self._his_table(), self.clock)
+
+    @cached_property
+    def reports_context(self) -> ReportsContext:
+        from chalicelib.services.reports import ReportsContext
+
+        return ReportsContext(
+            bindings=self.patient_bindings, reader=self.his_live_reader, copies=self.live_copies,
+            blobs=self.blob_store, clock=self.clock, new_id=self.new_id,
+            end_user_key=self.settings.his_end_user_key.encode("utf-8"),
+        )
+
     # (end of live reads components)
 
     # ---- Reconciliation (owner: reconciliation) -----------------------------------------------
+    @cached_property
+    def payment_records(self) -> PaymentRecords:
+        from chalicelib.adapters.dynamodb.payment_records import DynamoPaymentRecords
+
+        return DynamoPaymentRecords(self._his_table())
+
+    @cached_property
+    def reconciliation_reports(self) -> ReconciliationReports:
+        from chalicelib.adapters.dynamodb.reconciliation_reports import DynamoReconciliationReports
+
+        return DynamoReconciliationReports(self._his_table())
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterQueues:
+        from chalicelib.adapters.sqs.dead_letters import SqsDeadLetterQueues
+
+        return SqsDeadLetterQueues(self._boto_client("sqs"))
+
     # (end of reconciliation components)
 
 _container: Container | None = None

@@ -2,8 +2,11 @@
 
 moto server (DynamoDB, SQS, S3) → resources from ``infra/resources.yaml`` → HIS simulator → the fake
 WeChat platform with its simulator page → the SQS pump (bridge + app queue handlers, as Lambda would run
-them) → ``chalice local`` → the CDN-like static server for ``h5_static/`` → the real reference sync as
-seed, the FAQ seed and the published menu.
+them) → the Lambda gateway (the bridge's live-read function behind Lambda's Invoke API, and its event
+receiver behind an ALB-like ``/his/events``, where the simulator pushes its events) → the schedules the
+app declares (events poll, reconciliation) on a short timer → ``chalice local`` → the CDN-like static
+server for ``h5_static/`` → the real reference sync as seed, the FAQ seed, the published menu and one
+demo patient bound to a simulator user.
 
 Settings come from the ``local`` stage of ``.chalice/config.json``; a variable already set in the
 shell wins. When ``HIS_BASE_URL`` (or ``AWS_ENDPOINT_URL``) is already set, that server is used and
@@ -30,6 +33,10 @@ EXTERNAL_SERVERS = ("AWS_ENDPOINT_URL", "HIS_BASE_URL", "WECHAT_API_BASE_URL", "
 
 log = logging.getLogger("devstack")
 
+# The demo binding: the WeChat simulator's 张阿姨 (not following yet) has bound her son 张三's card.
+DEMO_OPENID = "o-sim-zhangayi-0000000000001"
+DEMO_PATIENT_ID = "P000123456"
+
 
 @dataclass
 class StackOptions:
@@ -39,7 +46,10 @@ class StackOptions:
     his_port: int = 8090
     moto_port: int = 5000
     wechat_port: int = 8091
+    lambda_port: int = 8093
     seed: bool = True
+    # How often the app's scheduled functions run locally (the events poll is every 5 min in AWS).
+    schedule_seconds: float = 60.0
     # Locally, failed messages come back after this many seconds instead of the queue's 180 s.
     redelivery_seconds: int | None = 5
 
@@ -52,6 +62,8 @@ class LocalStack:
     urls: dict[str, str] = field(default_factory=dict)
     _stoppers: list[Callable[[], None]] = field(default_factory=list)
     pump: Any = None
+    his: Any = None  # the embedded simulator (None when HIS_BASE_URL points elsewhere)
+    bridge: Any = None
 
     # ---- environment -------------------------------------------------------------------------
     def _resolve_env(self) -> set[str]:
@@ -79,6 +91,7 @@ class LocalStack:
         server, _thread, base_url = start_in_thread(self.options.host, self.options.his_port)
         self._stoppers.append(server.shutdown)
         self.env["HIS_BASE_URL"] = base_url
+        self.his = server.simulator
 
     def _start_wechat(self) -> None:
         from devstack.wechat_fake.server import start_in_thread
@@ -123,39 +136,96 @@ class LocalStack:
         self.urls["api"] = f"http://{self.options.host}:{self.options.api_port}/api/"
         return app_module.app
 
-    def _start_pump(self, chalice_app: Any) -> None:
+    def _aws(self, service: str) -> Any:
         import boto3
 
-        from devstack.pump import SqsPump, Subscription
+        session = boto3.session.Session(aws_access_key_id=self.env.get("AWS_ACCESS_KEY_ID"),
+                                        aws_secret_access_key=self.env.get("AWS_SECRET_ACCESS_KEY"))
+        return session.client(service, region_name=self.env["AWS_DEFAULT_REGION"], endpoint_url=self.env["AWS_ENDPOINT_URL"])
+
+    def _start_bridge(self) -> Any:
         from his_bridge.client import HttpHisClient
         from his_bridge.config import load_settings as load_bridge_settings
-        from his_bridge.handler import Bridge, process_batch
+        from his_bridge.handler import Bridge
+        from his_bridge.ratelimit import RateLimiter
 
-        region = self.env["AWS_DEFAULT_REGION"]
-        sqs = boto3.session.Session().client("sqs", region_name=region, endpoint_url=self.env["AWS_ENDPOINT_URL"])
-        s3 = boto3.session.Session().client("s3", region_name=region, endpoint_url=self.env["AWS_ENDPOINT_URL"])
-        bridge_settings = load_bridge_settings(self.env)
-        client = HttpHisClient(bridge_settings.his_base_url, bridge_settings.his_app_id, bridge_settings.his_app_secret)
-        bridge = Bridge(bridge_settings, client, sqs, s3)
+        settings = load_bridge_settings(self.env)
+        client = HttpHisClient(settings.his_base_url, settings.his_app_id, settings.his_app_secret,
+                               limiter=RateLimiter(settings.max_concurrency))
+        self.bridge = Bridge(settings, client, self._aws("sqs"), self._aws("s3"))
+        return self.bridge
+
+    def _start_lambda_gateway(self) -> None:
+        """The bridge's other two entry points, as AWS would reach them: live reads through Lambda's
+        Invoke API (the app's boto3 client points at LAMBDA_ENDPOINT_URL) and the event receiver behind
+        an ALB-like path; the embedded simulator pushes its events there."""
+        from devstack.lambda_gateway import start_in_thread
+        from his_bridge.config import load_settings as load_bridge_settings
+        from his_bridge.events import EventReceiver
+        from his_bridge.handler import invoke_handler
+
+        bridge = self.bridge
+        receiver = EventReceiver(load_bridge_settings(self.env), self._aws("dynamodb"), self._aws("sqs"))
+        server, _thread, base_url = start_in_thread(
+            self.options.host, self.options.lambda_port,
+            functions={self.env["HIS_BRIDGE_FUNCTION"]: lambda event, ctx: invoke_handler(event, ctx, bridge)},
+            routes={self.env.get("HIS_EVENT_PATH", "/his/events"): lambda event, _ctx: receiver.handle(event)},
+            timeouts={self.env["HIS_BRIDGE_FUNCTION"]: 6.0},
+        )
+        self._stoppers.append(server.shutdown)
+        self.env["LAMBDA_ENDPOINT_URL"] = base_url
+        self.urls["events"] = base_url + self.env.get("HIS_EVENT_PATH", "/his/events")
+        if self.his is not None:
+            self.his.configure_push(url=self.urls["events"])
+
+    def _start_pump(self, chalice_app: Any) -> None:
+        from devstack.pump import SqsPump, Subscription
+        from his_bridge.handler import process_batch
+
+        sqs = self._aws("sqs")
+        bridge = self.bridge
 
         def url(name: str) -> str:
             return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
 
+        def run_bridge(event: dict[str, Any], ctx: Any) -> Any:
+            deadline = bridge.client.monotonic() + ctx.get_remaining_time_in_millis() / 1000 - 1.5
+            return process_batch(event["Records"], bridge, deadline)
+
         visibility = self.options.redelivery_seconds
         self.pump = SqsPump(
             sqs,
-            region,
+            self.env["AWS_DEFAULT_REGION"],
             [
-                Subscription("his_bridge", url(self.env["HIS_REQUEST_QUEUE"]),
-                             lambda event, _ctx: process_batch(event["Records"], bridge), 10, visibility),
+                Subscription("his_bridge", url(self.env["HIS_REQUEST_QUEUE"]), run_bridge, 10, visibility),
                 Subscription("on_his_result", url(self.env["HIS_RESULT_QUEUE"]),
                              chalice_app.handler_map["on_his_result"], 10, visibility),
                 Subscription("on_wechat_deferred", url(self.env["WECHAT_ASYNC_QUEUE"]),
                              chalice_app.handler_map["on_wechat_deferred"], 5, visibility),
+                Subscription("on_his_event", url(self.env["HIS_EVENT_QUEUE"]),
+                             chalice_app.handler_map["on_his_event"], 10, visibility),
             ],
         )
         self.pump.start()
         self._stoppers.append(self.pump.stop)
+
+    def _start_schedules(self, chalice_app: Any) -> None:
+        """Run the app's scheduled functions every ``schedule_seconds`` (EventBridge's job in AWS)."""
+        from devstack.pump import LambdaContext
+
+        names = ["poll_his_events", "reconcile_yesterday"]
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(self.options.schedule_seconds):
+                for name in names:
+                    try:
+                        chalice_app.handler_map[name]({"source": "devstack.schedule"}, LambdaContext(name))
+                    except Exception:
+                        log.exception("scheduled function %s failed", name)
+
+        threading.Thread(target=tick, name="schedules", daemon=True).start()
+        self._stoppers.append(stop.set)
 
     def _start_cdn(self) -> None:
         from devstack.static_server import start_cdn
@@ -176,6 +246,20 @@ class LocalStack:
         c = bootstrap.container()
         ensure_seeded(c.faq_repository, seed_entries(c.clock()))
         publish_menu(c.wechat_messenger, c.settings.h5_url)
+        self.bind_demo_patient()
+
+    def bind_demo_patient(self) -> None:
+        """Bind the simulator's 张阿姨 to the demo patient 张三 (her son), so reports and notices can be tried
+        before binding a card by hand: once she follows the account, a report finalized in the HIS simulator
+        reaches her. Only with the embedded HIS simulator, which links him."""
+        if self.his is None:
+            return
+        from chalicelib import bootstrap
+        from chalicelib.domain.patients import PatientBinding, Relation
+
+        c = bootstrap.container()
+        self.his.link_patient(DEMO_PATIENT_ID)
+        c.patient_bindings.bind(PatientBinding(DEMO_OPENID, DEMO_PATIENT_ID, Relation.CHILD, "张*", c.clock()))
 
     def seed(self, timeout: float = 60.0) -> list[Any]:
         """Run the real reference sync and wait until every dataset's job has finished."""
@@ -205,12 +289,16 @@ class LocalStack:
             if "HIS_BASE_URL" not in external:
                 self._start_his()
             self.urls["his"] = self.env["HIS_BASE_URL"]
+            self.urls["his_admin"] = self.env["HIS_BASE_URL"].removesuffix("/v1") + "/_sim/"
             if "WECHAT_API_BASE_URL" not in external:
                 self._start_wechat()
             self.urls["wechat"] = self.env["WECHAT_API_BASE_URL"] + "/_sim/"
             if "H5_BASE_URL" not in self.environ:
                 self.env["H5_BASE_URL"] = f"http://{self.options.host}:{self.options.h5_port}"
             self.urls["aws"] = self.env["AWS_ENDPOINT_URL"]
+            self.env["HIS_STATE_TABLE"] = self.env["TABLE_PREFIX"] + "his"
+            self._start_bridge()
+            self._start_lambda_gateway()
             # From here on, this process is the app's Lambda environment.
             self.environ.update(self.env)
             self._provision()
@@ -221,6 +309,7 @@ class LocalStack:
             bootstrap.use_settings(load_settings(self.env))
             chalice_app = self._start_api()
             self._start_pump(chalice_app)
+            self._start_schedules(chalice_app)
             self._start_cdn()
             self.seed_account()
             if self.options.seed:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from chalicelib.domain.faq import FaqEntry
-from chalicelib.domain.his_messages import HisRequest
+from chalicelib.domain.his_messages import HisRequest, HisResult
 from chalicelib.domain.jobs import Job, JobState
 from chalicelib.domain.patients import PatientBinding
+from chalicelib.domain.reconciliation import BillEntry, HisSummary, OurRecord, ReconciliationReport
 from chalicelib.domain.reference import (
     Campus,
     Dataset,
@@ -250,12 +251,209 @@ class RefundObligations(Protocol):
 
 
 # ---- HIS events and their effects (owner: events) --------------------------------------------------
+from chalicelib.domain.his_events import (  # noqa: E402 (kept in this section)
+    EventMessage,
+    FollowUpPlan,
+    ScheduleChanged,
+    ScheduleStopped,
+)
+
+
+class LedgerState(StrEnum):
+    NEW = "new"  # first delivery: this caller processes it
+    PROCESSING = "processing"  # another delivery of it is being processed right now
+    DEFERRED = "deferred"  # waiting on the events queue (a report not yet released)
+    DONE = "done"  # processed
+
+
+class HisEventLedger(Protocol):
+    """Seen event ids (spec §8.2.2), kept 9 days. A claim is atomic: of concurrent deliveries of one
+    event exactly one gets ``NEW``."""
+
+    def claim(self, event_id: str, at: datetime, take_deferred: bool = False) -> LedgerState:
+        """Record ``event_id`` as processing and return ``NEW``, or return what an earlier delivery left.
+        A processing claim older than the adapter's stale limit (a delivery that died) is taken over;
+        a deferred one only with ``take_deferred`` (the delayed copy itself)."""
+        ...
+
+    def deferred(self, event_id: str, at: datetime) -> None: ...
+
+    def done(self, event_id: str, outcome: str, at: datetime) -> None: ...
+
+    def release(self, event_id: str) -> None:
+        """Forget a processing or deferred claim whose processing failed, so a redelivery processes it."""
+        ...
+
+
+@dataclass(frozen=True)
+class HeldVersion:
+    version: int
+    event_id: str
+    state: Mapping[str, Any]
+
+
+class ResourceVersions(Protocol):
+    """The newest version of each resource seen in events (``appointment:<id>``, ``report:<id>``, ...)."""
+
+    def advance(self, resource: str, version: int, event_id: str, at: datetime,
+                state: Mapping[str, Any] | None = None) -> bool:
+        """Record ``version`` (and ``state``) unless it is stale (``his_events.supersedes``); atomic.
+        True if this event may apply its effect."""
+        ...
+
+    def get(self, resource: str) -> HeldVersion | None: ...
+
+
+class HisEventQueue(Protocol):
+    def send(self, message: EventMessage, delay_seconds: int = 0) -> None:
+        """Put an event message on the events queue, invisible for ``delay_seconds`` (at most 900)."""
+        ...
+
+
+class EventCursor(Protocol):
+    """Where the events-pull poller continues (the middleware's opaque ``next_cursor``)."""
+
+    def get(self) -> str | None: ...
+
+    def advance(self, expected: str | None, cursor: str, at: datetime) -> bool:
+        """Store ``cursor`` if the stored one is still ``expected`` (None: none stored yet); atomic,
+        so a slow poll result cannot move the cursor back. True if stored."""
+        ...
+
+
+class FollowUpPlans(Protocol):
+    def save(self, plan: FollowUpPlan) -> bool:
+        """Store the plan unless one of a newer visit version is held; True if stored."""
+        ...
+
+    def get(self, visit_id: str) -> FollowUpPlan | None: ...
+
+    def due_on(self, day: str) -> list[FollowUpPlan]:
+        """Planned follow-ups due on a Shanghai date (``YYYY-MM-DD``), for the sender."""
+        ...
+
+
+class ScheduleNotices(Protocol):
+    """Stops and changes of schedules (for notices and the booking pages), and which of our
+    appointments are on which schedule (written by booking: ``remember_appointment``)."""
+
+    def record_stop(self, stop: ScheduleStopped) -> bool:
+        """Store unless a newer version is held; True if stored."""
+        ...
+
+    def stop_of(self, schedule_id: str) -> ScheduleStopped | None: ...
+
+    def record_change(self, change: ScheduleChanged) -> bool: ...
+
+    def change_of(self, schedule_id: str) -> ScheduleChanged | None: ...
+
+    def remember_appointment(self, appointment_id: str, schedule_id: str, patient_id: str, at: datetime) -> None: ...
+
+    def schedule_of(self, appointment_id: str) -> str | None: ...
+
+    def appointments_of(self, schedule_id: str) -> list[tuple[str, str]]:
+        """``(appointment_id, patient_id)`` of the appointments remembered on the schedule."""
+        ...
 # (end of HIS events ports)
 
 
 # ---- Live reads through the bridge and reports (owner: live reads) ---------------------------------
+@dataclass(frozen=True)
+class LiveCopy:
+    """The last good answer to a live read, kept to show (with its time) when the HIS cannot answer."""
+
+    body: Any
+    as_of: datetime
+
+
+class HisLiveReader(Protocol):
+    """A synchronous read through the bridge (a direct Lambda invoke with a short timeout)."""
+
+    def read(self, request: HisRequest) -> HisResult | None:
+        """The bridge's result, or None when no answer came in time (timeout, bridge failure, garbled reply)."""
+        ...
+
+
+class LiveCopies(Protocol):
+    """Last good answers of live reads by key (kept 7 days)."""
+
+    def get(self, key: str) -> LiveCopy | None: ...
+
+    def put(self, key: str, body: Any, as_of: datetime) -> None:
+        """Keep ``body`` as the answer for ``key`` as of ``as_of``; a copy never replaces a newer one."""
+        ...
+
+
 # (end of live reads ports)
 
 
 # ---- Reconciliation (owner: reconciliation) --------------------------------------------------------
+class PaymentRecords(Protocol):
+    """Our own record of money that moved through WeChat Pay (booking and payments write it)."""
+
+    def record(self, entry: OurRecord) -> bool:
+        """Store it unless its natural key (transaction_id / out_refund_no) is known; True if stored."""
+        ...
+
+    def between(self, start: datetime, end: datetime) -> list[OurRecord]:
+        """Records with ``start <= at < end``."""
+        ...
+
+
+class ReconciliationReports(Protocol):
+    """A day's run: the HIS summary and file as they arrive, and the report made from them."""
+
+    def note_summary(self, summary: HisSummary, at: datetime) -> None: ...
+
+    def note_file(self, day: date, ref: Mapping[str, str], at: datetime) -> None:
+        """Where the bridge parked the day's file (``bucket``, ``key``)."""
+        ...
+
+    def inputs(self, day: date) -> tuple[HisSummary | None, dict[str, str] | None]:
+        """The summary and file reference noted so far (read consistently)."""
+        ...
+
+    def save(self, report: ReconciliationReport) -> None: ...
+
+    def get(self, day: date) -> ReconciliationReport | None: ...
+
+    def list(self, limit: int = 30) -> list[ReconciliationReport]:
+        """The most recent days first."""
+        ...
+
+
+class WeChatPayBill(Protocol):
+    """The WeChat Pay bill (the payments side provides it); None while a day's bill is not available."""
+
+    def entries_between(self, start: datetime, end: datetime) -> list[BillEntry] | None: ...
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: dict[str, Any]  # SQS message attributes, sent again as they were
+
+
+class DeadLetterQueues(Protocol):
+    """Moves messages between a queue and its dead-letter queue ``<queue>-dlq``."""
+
+    def count(self, queue: str) -> int:
+        """Approximate number of messages waiting in ``queue``'s DLQ."""
+        ...
+
+    def receive(self, queue: str, max_messages: int) -> list[DeadLetter]:
+        """Up to ``max_messages`` (≤ 10) from the DLQ, hidden from other readers for a while."""
+        ...
+
+    def send_back(self, queue: str, letter: DeadLetter) -> None:
+        """Send to ``queue`` with the same body and attributes; raises on failure."""
+        ...
+
+    def delete(self, queue: str, letter: DeadLetter) -> None:
+        """Delete from the DLQ."""
+        ...
+
+
 # (end of reconciliation ports)

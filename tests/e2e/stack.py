@@ -33,10 +33,11 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[RunningStack]:
-    ports = {name: free_port() for name in ("api", "h5", "his", "moto", "wechat")}
+    ports = {name: free_port() for name in ("api", "h5", "his", "moto", "wechat", "lambda")}
     env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_SERVERS and k != "H5_BASE_URL"}
     cmd = [sys.executable, "-m", "devstack", "--api-port", str(ports["api"]), "--h5-port", str(ports["h5"]),
-           "--his-port", str(ports["his"]), "--moto-port", str(ports["moto"]), "--wechat-port", str(ports["wechat"])]
+           "--his-port", str(ports["his"]), "--moto-port", str(ports["moto"]), "--wechat-port", str(ports["wechat"]),
+           "--lambda-port", str(ports["lambda"])]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     ready = threading.Event()

@@ -61,6 +61,7 @@ def app_settings(moto_endpoint: str, aws: Any) -> Any:
         HIS_REQUEST_QUEUE=aws.queue_names["HisRequestQueue"],
         HIS_RESULT_QUEUE=aws.queue_names["HisResultQueue"],
         WECHAT_ASYNC_QUEUE=aws.queue_names["WeChatAsyncQueue"],
+        HIS_EVENT_QUEUE=aws.queue_names["HisEventQueue"],
         BLOB_BUCKET=aws.bucket,
     )
     settings = load_settings(env)

@@ -85,14 +85,14 @@ def test_every_resource_has_a_type(template: dict[str, Any]) -> None:
 
 def test_tables(template: dict[str, Any]) -> None:
     tables = _resources(template, "AWS::DynamoDB::Table")
-    assert set(tables) == {"ReferenceTable", "JobsTable", "WeChatTable"}
+    assert set(tables) == {"ReferenceTable", "JobsTable", "WeChatTable", "HisTable", "PatientsTable"}
     for spec in tables.values():
         props = spec["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert {(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert props["SSESpecification"] == {"SSEEnabled": True}
-    for ttl_table in ("JobsTable", "WeChatTable"):
+    for ttl_table in ("JobsTable", "WeChatTable", "HisTable", "PatientsTable"):
         assert tables[ttl_table]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at",
                                                                               "Enabled": True}
 
@@ -118,10 +118,11 @@ def test_queues_have_dlqs_and_visibility_of_six_consumer_timeouts(template: dict
     resolver = _resolver(template, STAGE)
     queues = _resources(template, "AWS::SQS::Queue")
     consumers = _sqs_consumers(template, resolver)
-    assert set(consumers) == {"HisRequestQueue", "HisResultQueue", "WeChatAsyncQueue"}
+    assert set(consumers) == {"HisRequestQueue", "HisResultQueue", "WeChatAsyncQueue", "HisEventQueue"}
     assert [fn for fn, _ in consumers["HisRequestQueue"]] == ["HisBridgeFunction"]
     assert [fn for fn, _ in consumers["HisResultQueue"]] == ["OnHisResult"]
     assert [fn for fn, _ in consumers["WeChatAsyncQueue"]] == ["OnWechatDeferred"]
+    assert [fn for fn, _ in consumers["HisEventQueue"]] == ["OnHisEvent"]
     for queue_id, queue_consumers in consumers.items():
         props = queues[queue_id]["Properties"]
         dlq_id = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
@@ -137,12 +138,12 @@ def test_queues_have_dlqs_and_visibility_of_six_consumer_timeouts(template: dict
 def test_every_sqs_event_source_reports_batch_item_failures(template: dict[str, Any]) -> None:
     consumers = _sqs_consumers(template, _resolver(template, STAGE))
     events = {fn: event for pairs in consumers.values() for fn, event in pairs}
-    assert len(events) == 3
+    assert len(events) == 4
     for event in events.values():
         assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # A deferred WeChat reply may take seconds each: five fit well inside the 30 s timeout.
     assert {fn: e["BatchSize"] for fn, e in events.items()} == {"HisBridgeFunction": 10, "OnHisResult": 10,
-                                                               "OnWechatDeferred": 5}
+                                                               "OnWechatDeferred": 5, "OnHisEvent": 10}
 
 
 def test_blob_bucket(template: dict[str, Any]) -> None:
@@ -163,8 +164,21 @@ def test_bridge_function(template: dict[str, Any]) -> None:
     assert fn["Layers"] == [{"Ref": "HisBridgeDepsLayer"}]
     env = fn["Environment"]["Variables"]
     assert set(env) >= {"HIS_BASE_URL", "HIS_APP_ID", "HIS_APP_SECRET", "HIS_RESULT_QUEUE_URL", "BLOB_BUCKET",
-                        "HIS_CA_BUNDLE", "LOG_LEVEL"}
+                        "HIS_CA_BUNDLE", "LOG_LEVEL", "BRIDGE_MAX_CONCURRENCY"}
     assert not [k for k in env if k.startswith("WECHAT")]
+    read = template["Resources"]["HisBridgeReadFunction"]["Properties"]
+    assert read["Handler"] == "his_bridge.handler.invoke_handler"
+    assert read["VpcConfig"] == fn["VpcConfig"] and read["Timeout"] <= 10
+    receiver = template["Resources"]["HisEventReceiverFunction"]["Properties"]
+    assert receiver["Handler"] == "his_bridge.events.lambda_handler"
+    assert receiver["VpcConfig"] == fn["VpcConfig"]
+    assert set(receiver["Environment"]["Variables"]) >= {"HIS_EVENT_SECRET", "HIS_EVENT_SECRET_PREVIOUS",
+                                                         "HIS_STATE_TABLE", "HIS_EVENT_QUEUE", "HIS_EVENT_PATH"}
+    for other in (read, receiver):
+        assert not [k for k in other["Environment"]["Variables"] if k.startswith("WECHAT")]
+    lb = template["Resources"]["HisEventsLoadBalancer"]["Properties"]
+    assert lb["Scheme"] == "internal"
+    assert template["Resources"]["HisEventsListener"]["Properties"]["Protocol"] == "HTTPS"
     # Code paths are relative to build/cfn/, where `make package` writes the template.
     code = (PACKAGE_DIR / fn["CodeUri"]).resolve()
     assert code == ROOT / "functions" / "his_bridge"
@@ -197,6 +211,10 @@ def test_names_match_the_chalice_stage_config(stage: str) -> None:
     assert _name(resolver, "HisResultQueue", "QueueName") == env["HIS_RESULT_QUEUE"]
     assert _name(resolver, "WeChatAsyncQueue", "QueueName") == env["WECHAT_ASYNC_QUEUE"]
     assert _name(resolver, "WeChatTable", "TableName") == env["TABLE_PREFIX"] + "wechat"
+    assert _name(resolver, "HisTable", "TableName") == env["TABLE_PREFIX"] + "his"
+    assert _name(resolver, "PatientsTable", "TableName") == env["TABLE_PREFIX"] + "patients"
+    assert _name(resolver, "HisEventQueue", "QueueName") == env["HIS_EVENT_QUEUE"]
+    assert _name(resolver, "HisBridgeReadFunction", "FunctionName") == env["HIS_BRIDGE_FUNCTION"]
     assert _name(resolver, "BlobBucket", "BucketName") == env["BLOB_BUCKET"]
     # the Rules of the template accept exactly these prefixes for the stage
     rule = template["Rules"][f"{stage.capitalize()}NamesMatchChaliceConfig"]
@@ -214,7 +232,7 @@ def test_names_match_the_chalice_stage_config(stage: str) -> None:
                    for actions, resources in allowed)
 
     account = f"{REGION}:123456789012"
-    for table in ("reference", "jobs", "wechat"):
+    for table in ("reference", "jobs", "wechat", "his", "patients"):
         arn = f"arn:aws:dynamodb:{account}:table/{env['TABLE_PREFIX']}{table}"
         assert all(allows(f"dynamodb:{a}", arn) for a in ("DescribeTable", "GetItem", "PutItem", "Query"))
     assert allows("sqs:SendMessage", f"arn:aws:sqs:{account}:{env['HIS_REQUEST_QUEUE']}")
@@ -222,11 +240,15 @@ def test_names_match_the_chalice_stage_config(stage: str) -> None:
     assert not allows("sqs:SendMessage", f"arn:aws:sqs:{account}:{env['HIS_RESULT_QUEUE']}")
     assert allows("sqs:SendMessage", f"arn:aws:sqs:{account}:{env['WECHAT_ASYNC_QUEUE']}")
     assert allows("sqs:ReceiveMessage", f"arn:aws:sqs:{account}:{env['WECHAT_ASYNC_QUEUE']}")
+    assert allows("sqs:SendMessage", f"arn:aws:sqs:{account}:{env['HIS_EVENT_QUEUE']}")
+    assert allows("sqs:ReceiveMessage", f"arn:aws:sqs:{account}:{env['HIS_EVENT_QUEUE']}")
+    assert allows("lambda:InvokeFunction", f"arn:aws:lambda:{account}:function:{env['HIS_BRIDGE_FUNCTION']}")
+    assert not allows("lambda:InvokeFunction", f"arn:aws:lambda:{account}:function:yiwei-{stage}-his-bridge")
     assert allows("s3:GetObject", f"arn:aws:s3:::{env['BLOB_BUCKET']}/his-results/a.json")
     assert not allows("s3:PutObject", f"arn:aws:s3:::{env['BLOB_BUCKET']}/his-results/a.json")
 
 
 def test_queue_handler_timeouts_are_configured_for_every_stage() -> None:
     for stage in ("dev", "prod"):
-        for handler in ("on_his_result", "on_wechat_deferred"):
+        for handler in ("on_his_result", "on_wechat_deferred", "on_his_event"):
             assert CONFIG["stages"][stage]["lambda_functions"][handler]["lambda_timeout"] == 30

@@ -64,7 +64,7 @@ def test_local_stack_matches_the_template_and_the_local_stage(endpoint: str) -> 
 
     # Tables: names from TABLE_PREFIX, pk/sk string keys, on-demand, TTL on jobs.
     ddb = _client("dynamodb", endpoint)
-    assert set(res.tables.values()) == {"yiwei-local-reference", "yiwei-local-jobs", "yiwei-local-wechat"}
+    assert set(res.tables.values()) == {f"yiwei-local-{t}" for t in ("reference", "jobs", "wechat", "his", "patients")}
     assert res.table("reference") == LOCAL_ENV["TABLE_PREFIX"] + "reference"
     for name in res.tables.values():
         table = ddb.describe_table(TableName=name)["Table"]
@@ -72,16 +72,17 @@ def test_local_stack_matches_the_template_and_the_local_stage(endpoint: str) -> 
         assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
             ("pk", "S"), ("sk", "S")}
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    for ttl_table in ("yiwei-local-jobs", "yiwei-local-wechat"):
+    for ttl_table in ("yiwei-local-jobs", "yiwei-local-wechat", "yiwei-local-his", "yiwei-local-patients"):
         ttl = ddb.describe_time_to_live(TableName=ttl_table)["TimeToLiveDescription"]
         assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 
     # Queues: the names the app uses locally, each redriven to its DLQ after 5 receives.
     sqs = _client("sqs", endpoint)
     request_q, result_q = LOCAL_ENV["HIS_REQUEST_QUEUE"], LOCAL_ENV["HIS_RESULT_QUEUE"]
-    wechat_q = LOCAL_ENV["WECHAT_ASYNC_QUEUE"]
-    assert set(res.queues) == {q + suffix for q in (request_q, result_q, wechat_q) for suffix in ("", "-dlq")}
-    assert res.dead_letter_queues == {q: f"{q}-dlq" for q in (request_q, result_q, wechat_q)}
+    wechat_q, event_q = LOCAL_ENV["WECHAT_ASYNC_QUEUE"], LOCAL_ENV["HIS_EVENT_QUEUE"]
+    sources = (request_q, result_q, wechat_q, event_q)
+    assert set(res.queues) == {q + suffix for q in sources for suffix in ("", "-dlq")}
+    assert res.dead_letter_queues == {q: f"{q}-dlq" for q in sources}
     for source, dlq in res.dead_letter_queues.items():
         attrs = _queue_attributes(sqs, res.queues[source])
         dlq_arn = _queue_attributes(sqs, res.queues[dlq])["QueueArn"]
