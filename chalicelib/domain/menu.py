@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 
 class MenuKey(StrEnum):
@@ -35,6 +36,16 @@ class MenuItem:
     key: MenuKey | None = None  # click
     page: str | None = None  # view: a path under the H5 base URL
     children: tuple[MenuItem, ...] = ()
+    # The page shows the user's own data: open it through WeChat login (OAuth) straight away, rather than
+    # loading it, getting a 401 and redirecting.
+    login: bool = False
+
+    def url_path(self) -> str:
+        assert self.page is not None
+        return f"{LOGIN_PATH}?next=/{quote(self.page, safe='')}" if self.login else self.page
+
+
+LOGIN_PATH = "api/auth/login"
 
 
 MENU: tuple[MenuItem, ...] = (
@@ -49,7 +60,7 @@ MENU: tuple[MenuItem, ...] = (
         MenuItem("就诊卡", key=MenuKey.CARDS),
         MenuItem("排队叫号", key=MenuKey.QUEUE),
         MenuItem("门诊缴费", key=MenuKey.PAYMENT),
-        MenuItem("报告查询", page="reports.html"),
+        MenuItem("报告查询", page="reports.html", login=True),
         MenuItem("院区导航", page="campuses.html"),
     )),
     MenuItem("诊后", children=(
@@ -79,7 +90,7 @@ def menu_document(page_url: Callable[[str], str], menu: tuple[MenuItem, ...] = M
         if item.key is not None:
             return {"type": "click", "name": item.name, "key": item.key.value}
         if item.page is not None:
-            return {"type": "view", "name": item.name, "url": page_url(item.page)}
+            return {"type": "view", "name": item.name, "url": page_url(item.url_path())}
         raise ValueError(f"menu item {item.name!r} has neither a key, a page nor children")
 
     return {"button": [button(top) for top in menu]}

@@ -29,7 +29,6 @@ pytestmark = pytest.mark.e2e
 OPENID = "oE2eReportsUser0000000000001"
 SELF, CHILD = "P000123456", "P000345678"
 HTTP_ERROR_CONSOLE = r"Failed to load resource: the server responded with a status of (409|503)"
-PDF_BYTES = b"%PDF-1.4\n% yiwei test report\n"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -130,8 +129,10 @@ def test_download_pdf_opens_the_short_lived_link(page: Page, site: str, world: W
     served: list[str] = []
 
     def pdf(route: Route) -> None:
+        # Stands in for S3. Served as a page, not as a PDF: headless Chromium's PDF viewer can keep the page
+        # from closing; what is checked here is that the button opens the short-lived link it was given.
         served.append(route.request.url)
-        route.fulfill(status=200, body=PDF_BYTES, headers={"Content-Type": "application/pdf"})
+        route.fulfill(status=200, body="<p>PDF</p>", headers={"Content-Type": "text/html; charset=utf-8"})
 
     page.route(re.compile(r".*/_pdf/.*"), pdf)
     page.goto(url(site, f"report.html?patient_id={SELF}&id=R-PACS-1-001208"))
@@ -141,7 +142,7 @@ def test_download_pdf_opens_the_short_lived_link(page: Page, site: str, world: W
         page.get_by_role("button", name="下载PDF").click()
     link = opened.value.url
     assert link.startswith(f"{site}/_pdf/his-results/") and link.endswith("?expires=60")
-    assert served == [link] and opened.value.headers["content-type"] == "application/pdf"
+    assert served == [link]
     assert world.bridge.requests[-1].operation == "getReportPdf"
 
 

@@ -268,7 +268,9 @@ def test_reports_is_a_menu_page_and_an_old_menus_click_gets_the_link():
     assert "reports.html" in menu_pages()
     document = menu_document(lambda p: f"https://h5.example.cn/{p}")
     items = {b["name"]: b for top in document["button"] for b in top["sub_button"]}
-    assert items["报告查询"] == {"type": "view", "name": "报告查询", "url": "https://h5.example.cn/reports.html"}
+    # opened through WeChat login, then the page
+    assert items["报告查询"] == {"type": "view", "name": "报告查询",
+                              "url": "https://h5.example.cn/api/auth/login?next=/reports.html"}
     ctx = type("Ctx", (), {"page_url": staticmethod(lambda p: f"https://h5.example.cn/{p}")})()
     click = InboundMessage.__new__(InboundMessage)
     reply = wechat_handlers.MENU.get("REPORTS")(click, ctx)
