@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     # A shell that starts us in the background sets SIGINT to "ignore"; Ctrl-C must always stop us.
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     print("Starting the Yiwei local stack…", flush=True)
-    stack = LocalStack(options).start()
+    try:
+        stack = LocalStack(options).start()
+    except RuntimeError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr, flush=True)
+        return 1
     print(
         "\n".join(
             [

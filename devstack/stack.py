@@ -19,6 +19,7 @@ import importlib
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -277,12 +278,33 @@ class LocalStack:
         raise TimeoutError("the reference sync did not finish; see the log above")
 
     # ---- lifecycle ---------------------------------------------------------------------------
+    def _check_ports(self, external: set[str]) -> None:
+        """Fail fast, with the port's name, when one of ours is taken (e.g. another ``make run``): a server
+        that could not bind would otherwise leave the stack half-started and hang its shutdown."""
+        o = self.options
+        wanted = {"--api-port": o.api_port, "--h5-port": o.h5_port, "--lambda-port": o.lambda_port}
+        if "AWS_ENDPOINT_URL" not in external:
+            wanted["--moto-port"] = o.moto_port
+        if "HIS_BASE_URL" not in external:
+            wanted["--his-port"] = o.his_port
+        if "WECHAT_API_BASE_URL" not in external:
+            wanted["--wechat-port"] = o.wechat_port
+        for flag, port in wanted.items():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((o.host, port))
+                except OSError as exc:
+                    raise RuntimeError(f"port {port} ({flag}) is in use: is another local stack running? "
+                                       f"Stop it or pass {flag} with a free port.") from exc
+
     def start(self) -> LocalStack:
         if str(BRIDGE_DIR) not in sys.path:
             sys.path.insert(0, str(BRIDGE_DIR))
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
         external = self._resolve_env()
+        self._check_ports(external)
         try:
             if "AWS_ENDPOINT_URL" not in external:
                 self._start_moto()

@@ -37,3 +37,10 @@ class PatientBinding:
     relation: Relation
     label: str  # masked display name, e.g. "张*"
     bound_at: datetime
+
+
+def addressed(text: str, binding: PatientBinding | None) -> str:
+    """A notice about a family member says whose it is: "【就诊人：张*（子女）】…"; one's own is unchanged."""
+    if binding is None or binding.relation is Relation.SELF:
+        return text
+    return f"【就诊人：{binding.label}（{RELATION_NAMES[binding.relation]}）】{text}"

@@ -24,6 +24,7 @@ from typing import Any
 from chalicelib.domain import his_events as ev
 from chalicelib.domain.his_events import EventFormatError, EventMessage, EventSource, HisEvent, NoticeDraft
 from chalicelib.domain.his_messages import OUTCOME_OK, HisRequest, HisResult
+from chalicelib.domain.patients import addressed
 from chalicelib.domain.wechat import Notice
 from chalicelib.observability import get_logger
 from chalicelib.services.ports import (
@@ -151,7 +152,9 @@ def _tell(draft: NoticeDraft, ports: EventPorts) -> int:
     openids = ports.bindings.openids_of(draft.patient_id)
     url = ports.page_url(draft.page) if draft.page else ""
     for openid in openids:
-        ports.send_notice(Notice(draft.kind, openid, draft.text, dict(draft.fields), url), f"{draft.key}:{openid}")
+        binding = next((b for b in ports.bindings.patients_of(openid) if b.patient_id == draft.patient_id), None)
+        text = addressed(draft.text, binding)
+        ports.send_notice(Notice(draft.kind, openid, text, dict(draft.fields), url), f"{draft.key}:{openid}")
     return len(openids)
 
 

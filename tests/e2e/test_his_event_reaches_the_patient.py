@@ -44,7 +44,7 @@ def test_a_report_finalized_in_the_his_reaches_the_bound_user_as_a_notice(page: 
 
     notice = timeline.locator(".row--out").filter(has_text="肝功能")
     expect(notice).to_have_count(1, timeout=20_000)
-    expect(notice).to_contain_text("报告")
+    expect(notice).to_contain_text("【就诊人：张*（子女）】您的检验报告「肝功能」已出")
     expect(notice).to_contain_text("report.html")
 
     # Every copy was acknowledged (204) and the patient was told once.

@@ -126,6 +126,10 @@ def test_a_released_report_tells_every_bound_user_once(world):
     assert all(t.endswith("report.html?patient_id=P000123456&id=R-LIS-20250623-004417") for _, t in world.texts())
     assert set(world.deliveries.deliveries) == {f"report_ready:R-LIS-20250623-004417:v1:{o}" for o in (MUM, DAD)}
     assert world.ledger.items["evt_r1"][0] is LedgerState.DONE
+    # the patient is told plainly; the spouse is told whose report it is
+    texts = dict(world.texts())
+    assert texts[MUM].startswith("您的检验报告")
+    assert texts[DAD].startswith("【就诊人：张*（配偶）】您的检验报告")
 
 
 def test_an_amendment_is_told_and_the_older_version_arriving_late_is_stale(world):
