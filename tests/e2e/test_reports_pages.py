@@ -129,10 +129,11 @@ def test_download_pdf_opens_the_short_lived_link(page: Page, site: str, world: W
     served: list[str] = []
 
     def pdf(route: Route) -> None:
-        # Stands in for S3. Served as a page, not as a PDF: headless Chromium's PDF viewer can keep the page
-        # from closing; what is checked here is that the button opens the short-lived link it was given.
+        # Stands in for S3. Answered 204 so the browser stays on the report: a navigation away (to a PDF or
+        # a page) can keep headless Chromium from closing the page. What is checked is that the button opens
+        # the short-lived link it was given.
         served.append(route.request.url)
-        route.fulfill(status=200, body="<p>PDF</p>", headers={"Content-Type": "text/html; charset=utf-8"})
+        route.fulfill(status=204)
 
     page.route(re.compile(r".*/_pdf/.*"), pdf)
     page.goto(url(site, f"report.html?patient_id={SELF}&id=R-PACS-1-001208"))
@@ -144,6 +145,7 @@ def test_download_pdf_opens_the_short_lived_link(page: Page, site: str, world: W
     assert link.startswith(f"{site}/_pdf/his-results/") and link.endswith("?expires=60")
     assert served == [link]
     assert world.bridge.requests[-1].operation == "getReportPdf"
+    page.unroute(re.compile(r".*/_pdf/.*"))
 
 
 def test_when_the_hospital_cannot_answer_the_kept_copy_shows_with_its_time(page: Page, site: str, world: World) -> None:
