@@ -49,8 +49,10 @@ class StackOptions:
     wechat_port: int = 8091
     lambda_port: int = 8093
     seed: bool = True
-    # How often the app's scheduled functions run locally (the events poll is every 5 min in AWS).
-    schedule_seconds: float = 60.0
+    # How often the app's scheduled functions run locally: the events poll (every 5 min in AWS) each minute,
+    # the reconciliation (hourly 03:00-09:00 in AWS) each hour.
+    poll_seconds: float = 60.0
+    reconcile_seconds: float = 3600.0
     # Locally, failed messages come back after this many seconds instead of the queue's 180 s.
     redelivery_seconds: int | None = 5
 
@@ -211,21 +213,21 @@ class LocalStack:
         self._stoppers.append(self.pump.stop)
 
     def _start_schedules(self, chalice_app: Any) -> None:
-        """Run the app's scheduled functions every ``schedule_seconds`` (EventBridge's job in AWS)."""
+        """Run the app's scheduled functions on a timer each (EventBridge's job in AWS)."""
         from devstack.pump import LambdaContext
 
-        names = ["poll_his_events", "reconcile_yesterday"]
         stop = threading.Event()
 
-        def tick() -> None:
-            while not stop.wait(self.options.schedule_seconds):
-                for name in names:
-                    try:
-                        chalice_app.handler_map[name]({"source": "devstack.schedule"}, LambdaContext(name))
-                    except Exception:
-                        log.exception("scheduled function %s failed", name)
+        def every(name: str, seconds: float) -> None:
+            while not stop.wait(seconds):
+                try:
+                    chalice_app.handler_map[name]({"source": "devstack.schedule"}, LambdaContext(name))
+                except Exception:
+                    log.exception("scheduled function %s failed", name)
 
-        threading.Thread(target=tick, name="schedules", daemon=True).start()
+        for name, seconds in (("poll_his_events", self.options.poll_seconds),
+                              ("reconcile_yesterday", self.options.reconcile_seconds)):
+            threading.Thread(target=every, args=(name, seconds), name=f"schedule-{name}", daemon=True).start()
         self._stoppers.append(stop.set)
 
     def _start_cdn(self) -> None:

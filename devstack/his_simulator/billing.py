@@ -14,7 +14,6 @@ the state so that a reset forgets them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from .errors import ERROR_TABLE, HisError, not_found, validation_error
 from .events import emit_for_patient
 from .patients import require_linked, require_patient
 from .state import (
+    BillingControls,
     Charge,
     ChargeItem,
     EReceipt,
@@ -43,24 +43,9 @@ CHARGE_TYPES = ("prescription", "lab", "exam", "treatment", "material", "other")
 SETTLED = ("settled", "partially_refunded", "refunded")
 
 
-@dataclass
-class BillingControls:
-    """Hospital-side switches of the simulator (admin API), reset with the state."""
-
-    receipt_mode: str = "issued"  # issued | pending | failed: what a confirmation gets from the e-receipt platform
-    receipt_lag_seconds: int | None = 60  # pending receipts are issued this long after settlement; None: only by hand
-    receipt_due: dict[str, datetime] = field(default_factory=dict)  # settlement_id -> when its pending receipt issues
-    confirm_failures: dict[str, str] = field(default_factory=dict)  # settlement_id -> code for its next confirmation
-    ready_dates: dict[date, datetime] = field(default_factory=dict)  # reconciliation dates made ready early -> when
-
-
 def controls(state: HisState) -> BillingControls:
-    """The billing switches of this state (created on first use; a reset builds a new state and so forgets them)."""
-    found = state.__dict__.get("_billing_controls")
-    if not isinstance(found, BillingControls):
-        found = BillingControls()
-        state.__dict__["_billing_controls"] = found
-    return found
+    """The billing switches of this state (a reset builds a new state and so forgets them)."""
+    return state.billing
 
 
 # ---------------------------------------------------------------- time-driven changes

@@ -476,6 +476,17 @@ class Event:
     delivered_at: datetime | None = None
 
 
+@dataclass
+class BillingControls:
+    """Hospital-side switches of the simulator (admin API), reset with the state."""
+
+    receipt_mode: str = "issued"  # issued | pending | failed: what a confirmation gets from the e-receipt platform
+    receipt_lag_seconds: int | None = 60  # pending receipts are issued this long after settlement; None: only by hand
+    receipt_due: dict[str, datetime] = field(default_factory=dict)  # settlement_id -> when its pending receipt issues
+    confirm_failures: dict[str, str] = field(default_factory=dict)  # settlement_id -> code for its next confirmation
+    ready_dates: dict[date, datetime] = field(default_factory=dict)  # reconciliation dates made ready early -> when
+
+
 # ---------------------------------------------------------------- the whole HIS
 
 
@@ -504,6 +515,7 @@ class HisState:
     business_refs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     # per-prefix counters for new ids
     counters: dict[str, int] = field(default_factory=dict)
+    billing: BillingControls = field(default_factory=BillingControls)
 
     def next_number(self, prefix: str, start: int = 1) -> int:
         value = self.counters.get(prefix, start - 1) + 1

@@ -163,21 +163,12 @@ def his_model(table_name: str, region: str, host: str | None) -> type[HisItem]:
     return _bind(HisItem, table_name, region, host)  # type: ignore[return-value]
 
 
-class PatientItem(Model):
+class PatientItem(HisItem):
     """Table ``{TABLE_PREFIX}patients``: WeChat users and the HIS patients bound to them (cards,
-    family). Generic items; each adapter documents its key patterns."""
+    family). The same generic item shape as ``HisItem``; each adapter documents its key patterns."""
 
     class Meta:
         table_name = "patients"
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    state = UnicodeAttribute(null=True)
-    value = UnicodeAttribute(null=True)
-    data = JSONAttribute(null=True)
-    version = NumberAttribute(null=True)
-    at_ms = NumberAttribute(null=True)
-    expires_at = NumberAttribute(null=True)
 
 
 @cache
