@@ -3,10 +3,14 @@
 from chalice.app import Chalice
 
 from chalicelib.api import auth, his_results, openapi, reference, wechat
+from chalicelib.api.booking import bp as booking_bp
+from chalicelib.api.cards import bp as cards_bp
 from chalicelib.api.his_events import bp as his_events_bp
 from chalicelib.api.middleware import access_log_and_errors
+from chalicelib.api.payments import bp as payments_bp
 from chalicelib.api.reconciliation import bp as reconciliation_bp
 from chalicelib.api.reports import bp as reports_bp
+from chalicelib.api.schedules import bp as schedules_bp
 
 app = Chalice(app_name="yiwei")
 app.register_middleware(access_log_and_errors, "http")
@@ -18,3 +22,7 @@ app.register_blueprint(wechat.bp)
 app.register_blueprint(reports_bp)
 app.register_blueprint(reconciliation_bp)
 app.register_blueprint(his_events_bp)
+app.register_blueprint(schedules_bp)
+app.register_blueprint(cards_bp)
+app.register_blueprint(payments_bp)
+app.register_blueprint(booking_bp)

@@ -33,6 +33,7 @@ from chalicelib.services.reference_query import HospitalProfile
 if TYPE_CHECKING:
     from chalicelib.adapters.wechat.protocol import WeChatProtocol
     from chalicelib.domain.wechat import InboundMessage, Reply
+    from chalicelib.services.booking import BookingContext
     from chalicelib.services.ports import (
         DeadLetterQueues,
         HisLiveReader,
@@ -300,7 +301,7 @@ class Container:
     def his_event_ports(self) -> EventPorts:
         """Everything ``services.his_events.ingest`` needs; notices go through ``notices.notify``."""
         from chalicelib.domain.wechat import Notice
-        from chalicelib.services import notices
+        from chalicelib.services import booking, notices
         from chalicelib.services.his_events import EventPorts
 
         s = self.settings
@@ -313,6 +314,8 @@ class Container:
             ledger=self.his_event_ledger, versions=self.resource_versions, queue=self.his_event_queue,
             schedules=self.schedule_notices, follow_ups=self.follow_up_plans, bindings=self.patient_bindings,
             refunds=self.refund_obligations, send_notice=send_notice, page_url=s.h5_url,
+            appointment_changed=lambda his_id, status, reason: booking.on_his_status(
+                self.booking_context, his_id, status, reason),
         )
     # (end of HIS events components)
 
@@ -363,6 +366,205 @@ class Container:
         return SqsDeadLetterQueues(self._boto_client("sqs"))
 
     # (end of reconciliation components)
+
+    # ---- Cards: binding patients to WeChat users (owner: cards) -----------------------------------
+    if TYPE_CHECKING:
+        from chalicelib.services.cards import CardsContext
+        from chalicelib.services.ports import BindRequests, CardInfos, CardQuota, SmsSender
+
+    @cached_property
+    def card_bind_requests(self) -> BindRequests:
+        from chalicelib.adapters.dynamodb.card_bind_requests import DynamoBindRequests
+
+        return DynamoBindRequests(self._patients_table(), self.clock)
+
+    @cached_property
+    def card_quota(self) -> CardQuota:
+        from chalicelib.adapters.dynamodb.card_records import DynamoCardQuota
+
+        return DynamoCardQuota(self._patients_table())
+
+    @cached_property
+    def card_infos(self) -> CardInfos:
+        from chalicelib.adapters.dynamodb.card_records import DynamoCardInfos
+
+        return DynamoCardInfos(self._patients_table())
+
+    @cached_property
+    def sms_sender(self) -> SmsSender:
+        s = self.settings
+        if s.sms_backend == "outbox":
+            from chalicelib.adapters.sms.outbox import HttpOutboxSmsSender
+
+            return HttpOutboxSmsSender(s.sms_outbox_url)
+        if s.sms_backend != "sns":
+            raise ValueError(f"SMS_BACKEND must be sns or outbox, not {s.sms_backend!r}")
+        from chalicelib.adapters.sms.sns import SnsSmsSender
+
+        return SnsSmsSender(lambda: self._boto_client("sns"))
+
+    @cached_property
+    def cards_context(self) -> CardsContext:
+        import hashlib
+        import secrets
+
+        from chalicelib.services.cards import CardsContext
+
+        s = self.settings
+        return CardsContext(
+            requests=self.card_bind_requests, quota=self.card_quota, infos=self.card_infos,
+            bindings=self.patient_bindings, his=self.his_request_queue, sms=self.sms_sender, clock=self.clock,
+            new_id=self.new_id, new_code=lambda: f"{secrets.randbelow(10**6):06d}",
+            end_user_key=s.his_end_user_key.encode("utf-8"),
+            code_key=hashlib.sha256(b"yiwei-card-codes:" + s.session_secret.encode("utf-8")).digest(),
+            binds_per_day=s.card_binds_per_day, hospital_name=s.hospital_name,
+        )
+
+    # (end of cards components)
+
+    # ---- Browse: schedules, slots, doctor search (owner: browse) ---------------------------------
+    if TYPE_CHECKING:
+        from chalicelib.services.schedules import ScheduleContext
+
+    @cached_property
+    def schedules_context(self) -> ScheduleContext:
+        from chalicelib.services.schedules import ScheduleContext
+
+        return ScheduleContext(
+            reader=self.his_live_reader, copies=self.live_copies, reference=self.reference_repository,
+            clock=self.clock, new_id=self.new_id, blobs=self.blob_store, stops=self.schedule_notices,
+        )
+
+    # (end of browse components)
+
+    # ---- Booking: schedules, holds, appointments, waitlist, reminders (owner: booking) ----------
+    def _booking_table(self) -> Any:
+        from chalicelib.adapters.dynamodb.models import booking_model
+
+        s = self.settings
+        return booking_model(s.table_name("booking"), s.region, s.aws_endpoint_url)
+
+    @cached_property
+    def booking_context(self) -> BookingContext:
+        import random
+        import secrets
+
+        from chalicelib.adapters.dynamodb.booking_records import DynamoAppointmentRepository, DynamoWaitlistRepository
+        from chalicelib.adapters.dynamodb.booking_slots import DynamoBookingLimits, DynamoSlotPool, DynamoTimerStore
+        from chalicelib.domain.wechat import Notice
+        from chalicelib.services import notices
+        from chalicelib.services.booking import BookingContext, his_schedule_reader
+
+        s = self.settings
+        table = self._booking_table()
+
+        def send_notice(notice: Notice, notice_id: str) -> object:
+            return notices.notify(notice, notice_id, self.wechat_users, self.wechat_messenger, self.deliveries,
+                                  s.template_id, self.clock)
+
+        return BookingContext(
+            appointments=DynamoAppointmentRepository(table), pool=DynamoSlotPool(table),
+            limits=DynamoBookingLimits(table, self.clock), timers=DynamoTimerStore(table),
+            waitlist=DynamoWaitlistRepository(table), bindings=self.patient_bindings, requests=self.his_request_queue,
+            stops=self.schedule_notices, refunds=self.refund_obligations,
+            read_schedule=his_schedule_reader(self.his_live_reader, self.live_copies, self.clock, self.new_id,
+                                              self.blob_store),
+            send_notice=send_notice, page_url=s.h5_url, clock=self.clock, new_hex=lambda: secrets.token_hex(16),
+            shuffle=lambda ids: random.sample(ids, len(ids)), end_user_key=s.his_end_user_key.encode("utf-8"),
+            requests_per_minute=s.booking_requests_per_minute, daily_cap_per_user=s.booking_daily_cap_per_user,
+            daily_cap_per_patient=s.booking_daily_cap_per_patient, reminder_offsets_minutes=s.reminder_offsets_minutes,
+            waitlist_offer_minutes=s.waitlist_offer_minutes,
+        )
+
+    # (end of booking components)
+
+    # ---- Payments (owner: payments) ----------------------------------------------------------------
+    def _payments_table(self) -> Any:
+        from chalicelib.adapters.dynamodb.models import payments_model
+
+        s = self.settings
+        return payments_model(s.table_name("payments"), s.region, s.aws_endpoint_url)
+
+    @cached_property
+    def wechatpay(self) -> Any:
+        from chalicelib.adapters.wechatpay.client import HttpWeChatPay
+        from chalicelib.adapters.wechatpay.crypto import MerchantSigner, PlatformVerifier
+
+        s = self.settings
+        signer = MerchantSigner(s.wechatpay_mchid, s.wechatpay_merchant_serial, s.wechatpay_private_key)
+        return HttpWeChatPay(s.wechatpay_api_base_url, s.wechat_appid, signer,
+                             PlatformVerifier(dict(s.wechatpay_platform_keys)))
+
+    @cached_property
+    def payment_notifications(self) -> Any:
+        from chalicelib.adapters.wechatpay.client import WeChatPayNotifications
+        from chalicelib.adapters.wechatpay.crypto import PlatformVerifier
+
+        s = self.settings
+        return WeChatPayNotifications(PlatformVerifier(dict(s.wechatpay_platform_keys)),
+                                      s.wechatpay_apiv3_key.encode("utf-8"))
+
+    @cached_property
+    def payment_orders(self) -> Any:
+        from chalicelib.adapters.dynamodb.payments import DynamoPaymentOrders
+
+        return DynamoPaymentOrders(self._payments_table())
+
+    @cached_property
+    def security_events(self) -> Any:
+        from chalicelib.adapters.dynamodb.payments import DynamoSecurityEvents
+
+        return DynamoSecurityEvents(self._payments_table())
+
+    @cached_property
+    def wechatpay_bill(self) -> Any:
+        from chalicelib.adapters.wechatpay.bill import HttpWeChatPayBill
+
+        return HttpWeChatPayBill(self.wechatpay)
+
+    @cached_property
+    def registration_payable(self) -> Callable[[str, str], Any]:
+        """booking.payable(ctx, openid, appointment_id) (the lead's ``chalicelib.services.booking``)."""
+        import importlib
+
+        def payable(openid: str, appointment_id: str) -> Any:
+            booking = importlib.import_module("chalicelib.services.booking")
+            return booking.payable(self.paid_handler_context("registration"), openid, appointment_id)
+
+        return payable
+
+    def paid_handler_context(self, kind: str) -> Any:
+        """The context a kind's paid handler (and its payable function) takes: booking's for registration."""
+        if kind == "registration":
+            return getattr(self, "booking_context")  # noqa: B009 - provided by the booking section
+        return self.payments_context
+
+    @cached_property
+    def payments_context(self) -> Any:
+        from chalicelib.domain.wechat import Notice
+        from chalicelib.services import notices
+        from chalicelib.services.payments import PaymentsContext
+
+        s = self.settings
+
+        def send_notice(notice: Notice, notice_id: str) -> object:
+            return notices.notify(notice, notice_id, self.wechat_users, self.wechat_messenger, self.deliveries,
+                                  s.template_id, self.clock)
+
+        return PaymentsContext(
+            orders=self.payment_orders, wechatpay=self.wechatpay, notifications=self.payment_notifications,
+            security=self.security_events, records=self.payment_records, refunds=self.refund_obligations,
+            queue=self.his_request_queue, bindings=self.patient_bindings, reader=self.his_live_reader,
+            copies=self.live_copies, blobs=self.blob_store, clock=self.clock, new_id=self.new_id,
+            end_user_key=s.his_end_user_key.encode("utf-8"),
+            order_key=("payments-order:" + s.session_secret).encode("utf-8"),
+            notify_url=s.wechatpay_notify_url,
+            refund_notify_url=s.wechatpay_notify_url.removesuffix("/notify") + "/refund-notify",
+            send_notice=send_notice, page_url=s.h5_url, registration_payable=self.registration_payable,
+            handler_context=self.paid_handler_context,
+        )
+
+    # (end of payments components)
 
 _container: Container | None = None
 _overrides: dict[str, Any] = {}

@@ -60,6 +60,24 @@ class Settings:
     hospital_name: str
     hospital_intro: str
     hospital_phone: str
+    # Cards (owner: cards): the one-time code to the phone on file goes out as an SMS.
+    sms_backend: str  # "sns" (AWS) or "outbox" (local: posted to SMS_OUTBOX_URL, shown in the WeChat simulator)
+    sms_outbox_url: str
+    card_binds_per_day: int  # binding attempts (lookups) per WeChat user per Shanghai day
+    # Booking (owner: booking).
+    booking_requests_per_minute: int  # per WeChat user, for the booking API's writes
+    booking_daily_cap_per_user: int  # bookings per WeChat user per Shanghai day (all their patients)
+    booking_daily_cap_per_patient: int  # bookings per patient per Shanghai day (the HIS policy is 3)
+    reminder_offsets_minutes: tuple[int, ...]  # reminders this many minutes before the visit
+    waitlist_offer_minutes: int  # how long a freed slot is kept for the patient it is offered to
+    # Payments (owner: payments): WeChat Pay APIv3 (JSAPI). Keys are PEM text, or "file:<path>" (relative
+    # to the project) for the local TEST keys; in AWS they come from Secrets Manager.
+    wechatpay_mchid: str
+    wechatpay_merchant_serial: str
+    wechatpay_private_key: str  # the merchant's API private key (PEM)
+    wechatpay_apiv3_key: str  # 32 bytes: decrypts notifications (AES-256-GCM)
+    wechatpay_platform_keys: tuple[tuple[str, str], ...]  # allowlist: serial -> platform public key (PEM)
+    wechatpay_notify_url: str  # default: {H5_BASE_URL}/api/payments/notify (CloudFront routes /api/*)
     # Runtime.
     running_in_lambda: bool
     log_level: str
@@ -99,6 +117,48 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number, not {raw!r}") from exc
 
 
+def _minutes_list(env: Mapping[str, str], name: str, default: str) -> tuple[int, ...]:
+    raw = _get(env, name, default)
+    try:
+        values = tuple(sorted({int(v) for v in raw.split(",") if v.strip()}, reverse=True))
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be comma-separated whole minutes, not {raw!r}") from exc
+    if any(v <= 0 for v in values):
+        raise ConfigurationError(f"{name} must be positive minutes, not {raw!r}")
+    return values
+
+
+# ---- Payments (owner: payments) ----
+def _pem(raw: str) -> str:
+    """PEM text as given, or the file named by "file:<path>" (relative to the project: the local TEST keys)."""
+    if not raw.startswith("file:"):
+        return raw.replace("\\n", "\n")
+    path = Path(raw[len("file:"):])
+    path = path if path.is_absolute() else Path(__file__).resolve().parents[1] / path
+    try:
+        return path.read_text(encoding="ascii")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the key file {path}") from exc
+
+
+def _apiv3_key(raw: str) -> str:
+    if raw and len(raw.encode("utf-8")) != 32:
+        raise ConfigurationError("WECHATPAY_APIV3_KEY must be 32 bytes")
+    return raw
+
+
+def _platform_keys(raw: str) -> tuple[tuple[str, str], ...]:
+    if not raw:
+        return ()
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigurationError("WECHATPAY_PLATFORM_PUBLIC_KEYS must be a JSON object of serial -> PEM") from exc
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+        raise ConfigurationError("WECHATPAY_PLATFORM_PUBLIC_KEYS must be a JSON object of serial -> PEM")
+    return tuple(sorted((str(k), _pem(v)) for k, v in parsed.items()))
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (the process environment when omitted)."""
     env = os.environ if env is None else env
@@ -133,6 +193,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         hospital_name=_get(env, "HOSPITAL_NAME", "示例市第一人民医院"),
         hospital_intro=_get(env, "HOSPITAL_INTRO"),
         hospital_phone=_get(env, "HOSPITAL_PHONE"),
+        sms_backend=_get(env, "SMS_BACKEND", "sns").lower(),
+        sms_outbox_url=_get(env, "SMS_OUTBOX_URL").rstrip("/"),
+        card_binds_per_day=int(_number(env, "CARD_BINDS_PER_DAY", 5)),
+        booking_requests_per_minute=int(_number(env, "BOOKING_REQUESTS_PER_MINUTE", 20)),
+        booking_daily_cap_per_user=int(_number(env, "BOOKING_DAILY_CAP_PER_USER", 6)),
+        booking_daily_cap_per_patient=int(_number(env, "BOOKING_DAILY_CAP_PER_PATIENT", 3)),
+        reminder_offsets_minutes=_minutes_list(env, "REMINDER_OFFSETS_MINUTES", "1440,120"),
+        waitlist_offer_minutes=int(_number(env, "WAITLIST_OFFER_MINUTES", 15)),
+        wechatpay_mchid=_get(env, "WECHATPAY_MCHID"),
+        wechatpay_merchant_serial=_get(env, "WECHATPAY_MERCHANT_SERIAL"),
+        wechatpay_private_key=_pem(_get(env, "WECHATPAY_PRIVATE_KEY")),
+        wechatpay_apiv3_key=_apiv3_key(_get(env, "WECHATPAY_APIV3_KEY")),
+        wechatpay_platform_keys=_platform_keys(_get(env, "WECHATPAY_PLATFORM_PUBLIC_KEYS")),
+        wechatpay_notify_url=_get(env, "WECHATPAY_NOTIFY_URL").rstrip("/")
+        or _get(env, "H5_BASE_URL", "http://127.0.0.1:8080").rstrip("/") + "/api/payments/notify",
         running_in_lambda=bool(_get(env, "AWS_LAMBDA_FUNCTION_NAME"))
         and not _get(env, "AWS_CHALICE_CLI_MODE"),
         log_level=_get(env, "LOG_LEVEL", "INFO").upper(),

@@ -23,13 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--moto-port", type=int, default=defaults.moto_port)
     parser.add_argument("--wechat-port", type=int, default=defaults.wechat_port)
     parser.add_argument("--lambda-port", type=int, default=defaults.lambda_port)
+    parser.add_argument("--wechatpay-port", type=int, default=defaults.wechatpay_port)
     parser.add_argument("--no-seed", action="store_true", help="skip the initial reference sync")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto and the simulator log every request
 
     options = StackOptions(args.host, args.api_port, args.h5_port, args.his_port, args.moto_port, args.wechat_port,
-                           args.lambda_port, seed=not args.no_seed)
+                           args.lambda_port, args.wechatpay_port, seed=not args.no_seed)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # A shell that starts us in the background sets SIGINT to "ignore"; Ctrl-C must always stop us.
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  HIS events receiver:     {stack.urls['events']}  (the simulator pushes here)",
                 f"  Demo: 张阿姨 in the WeChat simulator has bound her son 张三's card ({DEMO_PATIENT_ID}); follow as her,",
                 "        then finalize a report in the HIS simulator's admin API to see the notice (README: Try it)",
+                f"  WeChat Pay (fake):       {stack.urls['wechatpay']}  (admin: /_fake/orders)",
                 f"  AWS (moto server):       {stack.urls['aws']}",
                 "",
                 "  Re-sync reference data:  .venv/bin/python -m chalicelib.cli sync-reference --wait",

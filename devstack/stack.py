@@ -39,6 +39,16 @@ DEMO_OPENID = "o-sim-zhangayi-0000000000001"
 DEMO_PATIENT_ID = "P000123456"
 
 
+def scheduled_event(name: str) -> dict[str, Any]:
+    """An EventBridge "Scheduled Event" as Lambda receives it (Chalice's ``CloudWatchEvent`` needs every field)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "000000000000", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "ap-east-1", "resources": [f"arn:aws:events:ap-east-1:000000000000:rule/{name}"], "detail": {}}
+
+
 @dataclass
 class StackOptions:
     host: str = "127.0.0.1"
@@ -48,11 +58,14 @@ class StackOptions:
     moto_port: int = 5000
     wechat_port: int = 8091
     lambda_port: int = 8093
+    wechatpay_port: int = 8092  # the fake WeChat Pay (payments)
     seed: bool = True
     # How often the app's scheduled functions run locally: the events poll (every 5 min in AWS) each minute,
     # the reconciliation (hourly 03:00-09:00 in AWS) each hour.
     poll_seconds: float = 60.0
     reconcile_seconds: float = 3600.0
+    # The booking timers (every minute in AWS: lapsed locks, resends, reminders, waitlist offers) every 5 s.
+    booking_timer_seconds: float = 5.0
     # Locally, failed messages come back after this many seconds instead of the queue's 180 s.
     redelivery_seconds: int | None = 5
 
@@ -108,6 +121,20 @@ class LocalStack:
         self._stoppers.append(server.shutdown)
         self.env["WECHAT_API_BASE_URL"] = base_url
         self.env["WECHAT_OPEN_BASE_URL"] = base_url  # the fake also plays open.weixin.qq.com (OAuth)
+        if not self.environ.get("SMS_OUTBOX_URL"):  # cards: codes go to this fake's SMS outbox, shown in its page
+            self.env["SMS_OUTBOX_URL"] = base_url + "/_fake/sms"
+
+    def _start_wechatpay(self) -> None:
+        """The fake WeChat Pay (payments): signs like the real one with its TEST platform key."""
+        from devstack.wechatpay_fake.server import start_in_thread
+
+        server, _thread, base_url = start_in_thread(
+            self.options.host, self.options.wechatpay_port, appid=self.env["WECHAT_APPID"],
+            mchid=self.env["WECHATPAY_MCHID"], merchant_serial=self.env["WECHATPAY_MERCHANT_SERIAL"],
+            apiv3_key=self.env["WECHATPAY_APIV3_KEY"],
+        )
+        self._stoppers.append(server.shutdown)
+        self.env["WECHATPAY_API_BASE_URL"] = base_url
 
     def _provision(self) -> Any:
         from devstack.provision import provision
@@ -221,12 +248,14 @@ class LocalStack:
         def every(name: str, seconds: float) -> None:
             while not stop.wait(seconds):
                 try:
-                    chalice_app.handler_map[name]({"source": "devstack.schedule"}, LambdaContext(name))
+                    chalice_app.handler_map[name](scheduled_event(name), LambdaContext(name))
                 except Exception:
                     log.exception("scheduled function %s failed", name)
 
         for name, seconds in (("poll_his_events", self.options.poll_seconds),
-                              ("reconcile_yesterday", self.options.reconcile_seconds)):
+                              ("reconcile_yesterday", self.options.reconcile_seconds),
+                              ("booking_timers", self.options.booking_timer_seconds),
+                              ("payments_sweep", 30.0)):
             threading.Thread(target=every, args=(name, seconds), name=f"schedule-{name}", daemon=True).start()
         self._stoppers.append(stop.set)
 
@@ -291,6 +320,8 @@ class LocalStack:
             wanted["--his-port"] = o.his_port
         if "WECHAT_API_BASE_URL" not in external:
             wanted["--wechat-port"] = o.wechat_port
+        if "WECHATPAY_API_BASE_URL" not in external:
+            wanted["--wechatpay-port"] = o.wechatpay_port
         for flag, port in wanted.items():
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -317,6 +348,9 @@ class LocalStack:
             if "WECHAT_API_BASE_URL" not in external:
                 self._start_wechat()
             self.urls["wechat"] = self.env["WECHAT_API_BASE_URL"] + "/_sim/"
+            if "WECHATPAY_API_BASE_URL" not in external:
+                self._start_wechatpay()
+            self.urls["wechatpay"] = self.env["WECHATPAY_API_BASE_URL"]
             if "H5_BASE_URL" not in self.environ:
                 self.env["H5_BASE_URL"] = f"http://{self.options.host}:{self.options.h5_port}"
             self.urls["aws"] = self.env["AWS_ENDPOINT_URL"]

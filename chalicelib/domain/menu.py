@@ -18,11 +18,8 @@ from urllib.parse import quote
 class MenuKey(StrEnum):
     """Keys of the ``click`` items; each has a handler (``chalicelib.services.wechat_handlers``)."""
 
-    BOOKING = "BOOKING"
     NEAREST_CAMPUS = "NEAREST_CAMPUS"
     QUEUE = "QUEUE"
-    PAYMENT = "PAYMENT"
-    CARDS = "CARDS"
     ARTICLES = "ARTICLES"
     FOLLOW_UP = "FOLLOW_UP"
     CONSULT = "CONSULT"
@@ -52,14 +49,14 @@ MENU: tuple[MenuItem, ...] = (
     MenuItem("诊前", children=(
         MenuItem("医院介绍", page="index.html"),
         MenuItem("科室医生", page="departments.html"),
-        MenuItem("预约挂号", key=MenuKey.BOOKING),
+        MenuItem("预约挂号", page="booking.html"),
         MenuItem("就近院区", key=MenuKey.NEAREST_CAMPUS),
         MenuItem("收费标准", page="fees.html"),
     )),
     MenuItem("诊中", children=(
-        MenuItem("就诊卡", key=MenuKey.CARDS),
+        MenuItem("就诊卡", page="cards.html", login=True),  # cards: the family list and binding
         MenuItem("排队叫号", key=MenuKey.QUEUE),
-        MenuItem("门诊缴费", key=MenuKey.PAYMENT),
+        MenuItem("门诊缴费", page="charges.html", login=True),  # payments: unpaid charges, pay, e-receipt
         MenuItem("报告查询", page="reports.html", login=True),
         MenuItem("院区导航", page="campuses.html"),
     )),

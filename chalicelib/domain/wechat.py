@@ -197,6 +197,7 @@ class NoticeKind(StrEnum):
     APPOINTMENT_MISSED = "appointment_missed"  # no-show (爽约)
     SCHEDULE_CHANGED = "schedule_changed"  # substitute doctor, time, room or fee changed
     UNPAID_CHARGES = "unpaid_charges"
+    WAITLIST_OFFER = "waitlist_offer"  # a freed slot kept for the first patient on the waitlist
 
 
 class Channel(StrEnum):

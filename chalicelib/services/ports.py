@@ -457,3 +457,289 @@ class DeadLetterQueues(Protocol):
 
 
 # (end of reconciliation ports)
+
+
+# ---- Cards: binding patients to WeChat users (owner: cards) ----------------------------------------
+from chalicelib.domain.cards import BindRequest, CardInfo  # noqa: E402 (kept in this section)
+
+
+class BindRequests(Protocol):
+    """Bind requests (``domain.cards.BindRequest``), kept at most ``REQUEST_TTL`` (+ a margin to show the end)."""
+
+    def add(self, request: BindRequest) -> None:
+        """Store a new request (its id must not exist yet)."""
+        ...
+
+    def get(self, request_id: str) -> BindRequest | None:
+        """The request as stored (read consistently), None if unknown or past its storage lifetime."""
+        ...
+
+    def replace(self, request: BindRequest, expected_version: int) -> bool:
+        """Store ``request`` only if the stored version is still ``expected_version`` (atomic compare-and-set:
+        of racing writers exactly one wins). False if it was not."""
+        ...
+
+
+class CardQuota(Protocol):
+    """Binding attempts per WeChat user per Shanghai day."""
+
+    def take(self, openid: str, day: str, limit: int, at: datetime) -> bool:
+        """Count one attempt unless ``limit`` are counted already (atomic); True if counted."""
+        ...
+
+    def used(self, openid: str, day: str) -> int: ...
+
+
+class CardInfos(Protocol):
+    """Masked card details of a user's bound patients (next to the binding, same lifetime)."""
+
+    def put(self, openid: str, info: CardInfo) -> None: ...
+
+    def of_user(self, openid: str) -> dict[str, CardInfo]:
+        """By patient id."""
+        ...
+
+    def delete(self, openid: str, patient_id: str) -> None: ...
+
+
+class SmsSendError(Exception):
+    """The SMS could not be handed to the carrier (the message says why, without the number or text)."""
+
+
+class SmsSender(Protocol):
+    def send(self, phone: str, text: str) -> None:
+        """Send ``text`` to the mainland mobile ``phone`` (11 digits); raises ``SmsSendError``."""
+        ...
+
+
+# (end of cards ports)
+
+
+# ---- Booking: schedules, holds, appointments, waitlist, reminders (owner: booking) -----------------
+from chalicelib.domain.booking import Appointment  # noqa: E402 (kept in this section)
+from chalicelib.domain.schedules import Schedule, Slot  # noqa: E402
+from chalicelib.domain.timers import Timer  # noqa: E402
+from chalicelib.domain.waitlist import WaitlistEntry  # noqa: E402
+
+
+@dataclass(frozen=True)
+class SlotPoolSnapshot:
+    """A schedule as the booking path knows it: the schedule when its slot items were made (refreshed
+    now and then) and its slots. Read by every booker, written rarely."""
+
+    schedule: Schedule
+    slots: tuple[Slot, ...]
+    refreshed_at: datetime
+
+
+class SlotPool(Protocol):
+    """One item per slot, so the writers of a popular session spread over many keys. A slot is ``free``,
+    ``held`` by a holder (an appointment id, or ``offer:<id>`` for a waitlist offer) or ``blocked`` (not
+    bookable through us: taken at a counter, or reserved)."""
+
+    def snapshot(self, schedule_id: str) -> SlotPoolSnapshot | None: ...
+
+    def start_preparing(self, schedule_id: str, at: datetime) -> bool:
+        """A short lease so that one caller makes the slot items; False if someone else is at it."""
+        ...
+
+    def prepare(self, snapshot: SlotPoolSnapshot) -> None:
+        """Create the slot items (existing ones are kept as they are) and store the snapshot."""
+        ...
+
+    def refresh(self, schedule: Schedule, at: datetime) -> None:
+        """Store a newer copy of the schedule (fee, status, deadlines); the slot items are untouched."""
+        ...
+
+    def hold(self, schedule_id: str, holder: str, slot_ids: list[str]) -> str | None:
+        """Hold the first of ``slot_ids`` (tried in order) that is free; the slot id, or None. Atomic."""
+        ...
+
+    def free_slots(self, schedule_id: str) -> list[str]:
+        """The slot ids free now (may be a moment stale: only ``hold`` decides)."""
+        ...
+
+    def holder_of(self, schedule_id: str, slot_id: str) -> str | None: ...
+
+    def transfer(self, schedule_id: str, slot_id: str, from_holder: str, to_holder: str | None) -> bool:
+        """Hand a held slot to another holder (None: make it free), only if ``from_holder`` holds it."""
+        ...
+
+    def take_back(self, schedule_id: str, slot_id: str, holder: str) -> bool:
+        """Hold the slot for ``holder`` when it is free or already theirs (the HIS re-took it for us)."""
+        ...
+
+    def counts(self, schedule_id: str) -> dict[str, int]:
+        """How many slots are ``free``, ``held`` and ``blocked``."""
+        ...
+
+
+class AppointmentRepository(Protocol):
+    def add(self, appointment: Appointment) -> None:
+        """Store a new appointment (its id is new: never overwrites)."""
+        ...
+
+    def get(self, appointment_id: str) -> Appointment | None: ...
+
+    def save(self, appointment: Appointment) -> bool:
+        """Store ``appointment`` if the stored one is still at ``appointment.version - 1``; False if
+        someone else moved it first (re-read and decide again)."""
+        ...
+
+    def of_user(self, openid: str) -> list[Appointment]: ...
+
+    def by_his_id(self, his_appointment_id: str) -> Appointment | None: ...
+
+    def remember_his_id(self, his_appointment_id: str, appointment_id: str) -> None: ...
+
+
+class BookingLimits(Protocol):
+    """Fairness: each method is one atomic conditional write."""
+
+    def claim_request(self, user: str, request_key: str, appointment_id: str, at: datetime) -> str:
+        """The appointment id of this request: ``appointment_id`` if this call is the first, else the
+        one the first call recorded (double taps, retries)."""
+        ...
+
+    def claim_patient_schedule(self, patient_id: str, schedule_id: str, appointment_id: str) -> str | None:
+        """Record that the patient has this appointment on the schedule; None if recorded, else the
+        appointment id already holding that place."""
+        ...
+
+    def release_patient_schedule(self, patient_id: str, schedule_id: str, appointment_id: str) -> None: ...
+
+    def take_daily(self, counter: str, day: str, cap: int) -> bool:
+        """Count one more for ``counter`` on ``day`` unless it reached ``cap``."""
+        ...
+
+    def give_back_daily(self, counter: str, day: str) -> None: ...
+
+    def throttle(self, user: str, at: datetime, per_minute: int) -> bool:
+        """Count a request in the user's current minute; False when over ``per_minute``."""
+        ...
+
+
+class TimerStore(Protocol):
+    def set(self, timer: Timer) -> None:
+        """Idempotent by the timer's key and due minute."""
+        ...
+
+    def due(self, now: datetime, limit: int = 200) -> list[Timer]:
+        """Timers due at or before ``now`` not yet done."""
+        ...
+
+    def done(self, timer: Timer) -> None: ...
+
+
+class WaitlistRepository(Protocol):
+    def join(self, entry: WaitlistEntry) -> bool:
+        """Add the patient to the schedule's line; False if they already have an entry there."""
+        ...
+
+    def get(self, schedule_id: str, patient_id: str) -> WaitlistEntry | None: ...
+
+    def entries(self, schedule_id: str) -> list[WaitlistEntry]: ...
+
+    def of_user(self, openid: str) -> list[WaitlistEntry]: ...
+
+    def save(self, entry: WaitlistEntry) -> bool:
+        """Store if the stored entry is still at ``entry.version - 1``."""
+        ...
+
+    def by_offer(self, offer_id: str) -> WaitlistEntry | None: ...
+
+
+# (end of booking ports)
+
+
+# ---- Payments: WeChat Pay orders, notifications, refunds (owner: payments) ---------------------------
+from chalicelib.domain.payments import (  # noqa: E402 (kept in this section)
+    Order,
+    RefundResult,
+    Refusal,
+    SecurityEvent,
+    Transaction,
+)
+
+
+class WeChatPayError(Exception):
+    """WeChat Pay answered with a definite error (4xx): ``code`` is its error code."""
+
+    def __init__(self, status: int, code: str, message: str = "") -> None:
+        super().__init__(f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class WeChatPayUnavailableError(Exception):
+    """No usable answer (timeout, 5xx, an unsigned answer): the outcome is unknown; query, never re-create."""
+
+
+@dataclass(frozen=True)
+class OpenedNotification:
+    notification_id: str
+    event_type: str  # TRANSACTION.SUCCESS, REFUND.SUCCESS, REFUND.ABNORMAL, REFUND.CLOSED
+    resource: dict[str, Any]  # the decrypted resource
+
+
+class WeChatPay(Protocol):
+    appid: str
+    mchid: str
+
+    def jsapi_prepay(self, out_trade_no: str, description: str, total_fen: int, payer_openid: str,
+                     time_expire: datetime, notify_url: str) -> str:
+        """The prepay_id (the same out_trade_no and parameters again give the same one)."""
+        ...
+
+    def query(self, out_trade_no: str) -> Transaction | None: ...
+
+    def close(self, out_trade_no: str) -> None:
+        """Raises ``WeChatPayError`` (e.g. ORDER_PAID) when it cannot be closed."""
+        ...
+
+    def refund(self, out_refund_no: str, out_trade_no: str, refund_fen: int, total_fen: int, reason: str,
+               notify_url: str) -> RefundResult:
+        """Idempotent under ``out_refund_no``."""
+        ...
+
+    def query_refund(self, out_refund_no: str) -> RefundResult | None: ...
+
+    def jsapi_params(self, prepay_id: str) -> dict[str, str]:
+        """``appId, timeStamp, nonceStr, package, signType, paySign`` for getBrandWCPayRequest."""
+        ...
+
+
+class PaymentNotifications(Protocol):
+    def open(self, headers: Mapping[str, str], body: bytes, now: datetime) -> OpenedNotification | Refusal:
+        """Verify (allowlisted serial, ±300 s, platform signature) and decrypt, or say why not."""
+        ...
+
+
+class PaymentOrders(Protocol):
+    def create(self, order: Order) -> bool:
+        """Store a new order unless ``order_id`` is known; True if this call stored it."""
+        ...
+
+    def get(self, order_id: str) -> Order | None: ...
+
+    def replace(self, order: Order, expected: Order) -> bool:
+        """Write ``order`` only if the stored one is still ``expected`` (same state and version)."""
+        ...
+
+    def of_user(self, openid: str, limit: int = 50) -> list[Order]:
+        """The user's orders, newest first."""
+        ...
+
+    def unfinished(self, before: datetime, limit: int = 100) -> list[Order]:
+        """Orders still created/paying whose time_expire is before ``before``, and paid ones not yet handled."""
+        ...
+
+
+class SecurityEvents(Protocol):
+    def record(self, event: SecurityEvent) -> None: ...
+
+    def recent(self, limit: int = 100) -> list[SecurityEvent]: ...
+
+
+# (end of payments ports)

@@ -260,10 +260,10 @@ def menu_nearest(message: InboundMessage, ctx: WeChatContext) -> Reply:
                 f"也可以直接查看全部院区：{ctx.page_url('campuses.html')}")
 
 
-@MENU.register(MenuKey.BOOKING)
+@MENU.register("BOOKING")  # 预约挂号 was a click item before it became a page; a phone may show the old menu briefly
 def menu_booking(message: InboundMessage, ctx: WeChatContext) -> Reply:
-    return news(Article("预约挂号", "先选科室，再选医生。公众号在线预约即将开通，目前请通过门诊自助机、"
-                        "服务台或医院电话预约。", ctx.page_url("departments.html")))
+    return news(Article("预约挂号", "选择科室或医生，查看近7天号源并在线预约；每天08:00放出第7天的号。",
+                        ctx.page_url("booking.html")))
 
 
 def _coming(title: str, now_how: str) -> Callable[[InboundMessage, WeChatContext], Reply]:
@@ -274,17 +274,25 @@ def _coming(title: str, now_how: str) -> Callable[[InboundMessage, WeChatContext
     return reply
 
 
-MENU.register(MenuKey.CARDS)(_coming("就诊卡绑定", "目前请在门诊服务台或自助机办理就诊卡"))
 MENU.register(MenuKey.QUEUE)(_coming("排队叫号查询", "目前请留意诊区叫号屏和广播"))
-MENU.register(MenuKey.PAYMENT)(_coming("门诊缴费", "目前请在门诊自助机或收费窗口缴费"))
 MENU.register(MenuKey.ARTICLES)(_coming("健康资讯", "敬请关注本公众号的推送"))
 MENU.register(MenuKey.FOLLOW_UP)(_coming("随访问卷", "如有随访需要，科室会电话联系您"))
 MENU.register(MenuKey.CONSULT)(_coming("在线咨询", "目前请到门诊就诊咨询"))
 
 
+@MENU.register("CARDS")  # cards: 就诊卡 was a click item before it became a page; a phone may show the old menu briefly
+def menu_cards_moved(message: InboundMessage, ctx: WeChatContext) -> Reply:
+    return news(Article("就诊卡", "绑定您和家人的就诊卡，或在线建档。", ctx.page_url("cards.html")))
+
+
 @MENU.register("REPORTS")  # 报告查询 was a click item before it became a page; a phone may show the old menu briefly
 def menu_reports_moved(message: InboundMessage, ctx: WeChatContext) -> Reply:
     return news(Article("报告查询", "查看您和家人的检查、检验报告。", ctx.page_url("reports.html")))
+
+
+@MENU.register("PAYMENT")  # payments: 门诊缴费 was a click item before it became a page (charges.html)
+def menu_payment_moved(message: InboundMessage, ctx: WeChatContext) -> Reply:
+    return news(Article("门诊缴费", "查看待缴费用，在线缴费后凭电子凭条取药或检查。", ctx.page_url("charges.html")))
 
 
 @MENU.register(MenuKey.FAQ)

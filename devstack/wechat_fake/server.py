@@ -16,7 +16,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import admin, api, messages, oauth, simulator
+from . import admin, api, messages, oauth, simulator, sms
 from .config import DEFAULT_ACCOUNT_ID, FakeConfig
 from .errors import WeChatError
 from .state import FakeState
@@ -32,7 +32,7 @@ def create_app(state: FakeState) -> Flask:
     app = Flask(__name__)
     app.extensions[EXTENSION] = state
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    for module in (api, messages, oauth, admin, simulator):
+    for module in (api, messages, oauth, admin, simulator, sms):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_after)

@@ -118,6 +118,7 @@ class FakeState:
             self.calls: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_LIMIT)
             self.pushes: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_LIMIT)
             self.faults: dict[str, list[_Fault]] = {}
+            self.sms: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_LIMIT)  # cards: the SMS outbox (sms.py)
             self._ids = itertools.count(1)
             self._msgids = itertools.count(int(self.now()) * 1000)
 

@@ -82,7 +82,10 @@
     return true;
   }
 
-  function getJSON(path, opts) {
+  function getJSON(path, opts) { return sendJSON('GET', path, null, opts); }
+  /* POST/DELETE with a JSON body; errors arrive as ApiError with the server's code and message
+   * (a 4xx message is written for people and shown as it is; 429 carries retry_after). */
+  function sendJSON(method, path, payload, opts) {
     var timeout = (opts && opts.timeout) || 15000;
     var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
     var timer;
@@ -92,16 +95,25 @@
         reject(new ApiError('TIMEOUT', '网络不太好，加载超时了，请稍后重试'));
       }, timeout);
     });
-    var work = fetch(path, { headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: ctrl ? ctrl.signal : undefined })
+    var init = { method: method, headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: ctrl ? ctrl.signal : undefined };
+    if (payload != null) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(payload); }
+    var work = fetch(path, init)
       .then(function (res) {
         return res.json().catch(function () { return null; }).then(function (body) {
           if (res.ok && body) return body;
+          if (res.status === 204) return {};
           if (res.status === 401 && toLogin(body)) { clearTimeout(timer); return new Promise(function () {}); } // navigating away
           var msg = body && typeof body.message === 'string' && body.message;
           var code = (body && body.code) || (res.status === 404 ? 'NOT_FOUND' : 'HTTP_' + res.status);
           if (res.ok) throw new ApiError('BAD_RESPONSE', '数据加载出错，请稍后重试', res.status);
-          if (res.status >= 500) throw new ApiError(code, '服务暂时不可用，请稍后重试', res.status);
-          throw new ApiError(code, msg || (res.status === 404 ? '没有找到相关信息' : '请求有误，请返回重试'), res.status);
+          if (res.status >= 500) {
+            var busy = new ApiError(code, (res.status === 503 && msg) || '服务暂时不可用，请稍后重试', res.status);
+            busy.body = body;
+            throw busy;
+          }
+          var err = new ApiError(code, msg || (res.status === 404 ? '没有找到相关信息' : '请求有误，请返回重试'), res.status);
+          err.body = body;
+          throw err;
         });
       }, function () { throw new ApiError('NETWORK', '网络连接失败，请检查网络后重试'); });
     return Promise.race([work, expired]).then(
@@ -233,7 +245,7 @@
   w.YW = {
     html: html, raw: function (s) { return new SafeHtml(String(s)); }, render: render, $: $, $$: $$,
     query: query, link: link, telHref: telHref, money: money, fmtTime: fmtTime,
-    isLarge: isLarge, setLarge: setLarge, getJSON: getJSON, ApiError: ApiError, pending: pending,
+    isLarge: isLarge, setLarge: setLarge, getJSON: getJSON, sendJSON: sendJSON, ApiError: ApiError, pending: pending,
     setTitle: setTitle, loading: loading, empty: empty, msg: msg, page: page, footer: footer, run: run, needId: needId,
     campusTabs: campusTabs, bindTabs: bindTabs, deptRow: deptRow, doctorRow: doctorRow, feeCells: feeCells, feeBlock: feeBlock, none: none
   };

@@ -28,16 +28,17 @@ class RunningStack:
     api_url: str
     his_url: str
     wechat_url: str  # the fake WeChat platform; its simulator page is at wechat_url + "/_sim/"
+    wechatpay_url: str  # the fake WeChat Pay (payments)
     output: list[str]
 
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[RunningStack]:
-    ports = {name: free_port() for name in ("api", "h5", "his", "moto", "wechat", "lambda")}
+    ports = {name: free_port() for name in ("api", "h5", "his", "moto", "wechat", "lambda", "wechatpay")}
     env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_SERVERS and k != "H5_BASE_URL"}
     cmd = [sys.executable, "-m", "devstack", "--api-port", str(ports["api"]), "--h5-port", str(ports["h5"]),
            "--his-port", str(ports["his"]), "--moto-port", str(ports["moto"]), "--wechat-port", str(ports["wechat"]),
-           "--lambda-port", str(ports["lambda"])]
+           "--lambda-port", str(ports["lambda"]), "--wechatpay-port", str(ports["wechatpay"])]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     ready = threading.Event()
@@ -62,6 +63,7 @@ def local_stack() -> Iterator[RunningStack]:
             api_url=f"http://127.0.0.1:{ports['api']}/api/",
             his_url=f"http://127.0.0.1:{ports['his']}/v1",
             wechat_url=f"http://127.0.0.1:{ports['wechat']}",
+            wechatpay_url=f"http://127.0.0.1:{ports['wechatpay']}",
             output=output,
         )
     finally:

@@ -21,6 +21,7 @@ from tests.fakes import (
     FakeRefundObligations,
     FakeWeChatUsers,
 )
+from tests.fakes_booking import BookingWorld
 from tests.fakes_his_events import (
     FakeEventCursor,
     FakeFollowUpPlans,
@@ -48,7 +49,7 @@ def _wire() -> dict[str, Any]:
         "patient_bindings": FakePatientBindings(PatientBinding(OPENID, "P000123456", Relation.SELF, "张*", now)),
         "refund_obligations": FakeRefundObligations(), "wechat_users": users, "wechat_messenger": FakeMessenger(),
         "deliveries": FakeDeliveryLog(), "his_request_queue": FakeHisRequestQueue(), "blob_store": FakeBlobStore(),
-        "clock": lambda: now,
+        "clock": lambda: now, "booking_context": BookingWorld(now=now).context(),
     }
     bootstrap.override(**parts)
     return parts

@@ -20,6 +20,16 @@ CSV = (b"record_type,business_type,his_trade_id,his_refund_id,caller_ref,refund_
        b"REFUND,REGISTRATION,A2,HR2,WXO2,RFO2,T0,WXO2,2000,2025-06-16T23:10:00+08:00,P000987654\n")
 
 
+class NoBillYet:
+    """WeChat Pay's bill for the day is not out yet: the reconciliation judges by our records and the HIS file."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[datetime, datetime]] = []
+
+    def entries_between(self, start: datetime, end: datetime) -> None:
+        self.asked.append((start, end))
+
+
 def _wire(now):
     parts = {
         "his_request_queue": FakeHisRequestQueue(), "job_repository": FakeJobRepository(),
@@ -28,7 +38,7 @@ def _wire(now):
         "payment_records": FakePaymentRecords(OurRecord(
             RecordKind.PAYMENT, BusinessType.REGISTRATION, "WXO1", "T1", "WXO1", None, 5000,
             datetime.fromisoformat("2025-06-16T08:01:38+08:00"))),
-        "clock": lambda: now,
+        "clock": lambda: now, "wechatpay_bill": NoBillYet(),
     }
     bootstrap.override(**parts)
     return parts
@@ -67,6 +77,7 @@ def test_schedule_requests_yesterday_then_results_make_the_report():
 
         report = parts["reconciliation_reports"].get(date(2025, 6, 16))
         assert report.state is RunState.DONE and report.result.matched == 1
+        assert parts["wechatpay_bill"].asked  # the WeChat Pay bill was asked for (not out yet: judged without it)
         (owed,) = report.result.open
         assert owed.kind is DiscrepancyKind.REFUND_NOT_EXECUTED and report.compensated == ("RFO2",)
         assert parts["refund_obligations"].get("RFO2").source is RefundSource.RECONCILIATION

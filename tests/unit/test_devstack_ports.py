@@ -27,7 +27,7 @@ def test_a_taken_port_is_reported_with_its_flag() -> None:
     holder, port = _taken()
     try:
         options = StackOptions(api_port=_free(), h5_port=_free(), his_port=port, moto_port=_free(),
-                               wechat_port=_free(), lambda_port=_free())
+                               wechat_port=_free(), lambda_port=_free(), wechatpay_port=_free())
         stack = LocalStack(options, environ={})
         with pytest.raises(RuntimeError, match=rf"port {port} \(--his-port\) is in use"):
             stack._check_ports(external=set())

@@ -174,3 +174,30 @@ class PatientItem(HisItem):
 @cache
 def patients_model(table_name: str, region: str, host: str | None) -> type[PatientItem]:
     return _bind(PatientItem, table_name, region, host)  # type: ignore[return-value]
+
+
+class BookingItem(HisItem):
+    """Table ``{TABLE_PREFIX}booking``: slot holds (one item per slot), appointments, limits, waitlists
+    and timers. The same generic item shape as ``HisItem``; each adapter documents its key patterns."""
+
+    class Meta:
+        table_name = "booking"
+
+
+@cache
+def booking_model(table_name: str, region: str, host: str | None) -> type[BookingItem]:
+    return _bind(BookingItem, table_name, region, host)  # type: ignore[return-value]
+
+
+class PaymentItem(HisItem):
+    """Table ``{TABLE_PREFIX}payments``: WeChat Pay orders, their work list and security events (owner:
+    payments). The same generic item shape as ``HisItem``; ``chalicelib.adapters.dynamodb.payments``
+    documents the key patterns."""
+
+    class Meta:
+        table_name = "payments"
+
+
+@cache
+def payments_model(table_name: str, region: str, host: str | None) -> type[PaymentItem]:
+    return _bind(PaymentItem, table_name, region, host)  # type: ignore[return-value]

@@ -8,6 +8,7 @@ from flask import Flask
 from .admin import bp as admin_bp
 from .admin_billing import bp as admin_billing_bp
 from .admin_clinical import bp as admin_clinical_bp
+from .admin_load import bp as admin_load_bp
 from .appointments import bp as appointments_bp
 from .billing import bp as billing_bp
 from .clinical import bp as clinical_bp
@@ -18,7 +19,7 @@ from .schedules import bp as schedules_bp
 from .system import bp as system_bp
 
 V1_BLUEPRINTS = (system_bp, reference_bp, schedules_bp, patients_bp, appointments_bp, clinical_bp, billing_bp, events_bp)
-ADMIN_BLUEPRINTS = (admin_bp, admin_clinical_bp, admin_billing_bp)
+ADMIN_BLUEPRINTS = (admin_bp, admin_clinical_bp, admin_billing_bp, admin_load_bp)
 
 
 def register(app: Flask) -> None:

@@ -350,8 +350,47 @@
     });
   }
 
+  // ------------------------------------------------------------------ SMS outbox (cards: one-time codes)
+  var SMS = { lastId: 0, count: 0, toastTimer: null, loaded: false };
+
+  function announce(m) {
+    var toast = $("sms-toast");
+    toast.textContent = "短信 · " + m.phone + "：" + m.text;
+    toast.hidden = false;
+    clearTimeout(SMS.toastTimer);
+    SMS.toastTimer = setTimeout(function () { toast.hidden = true; }, 8000);
+  }
+
+  function pollSms() {
+    return api("GET", "/_fake/sms?" + new URLSearchParams({ after: SMS.lastId }).toString()).then(function (data) {
+      var list = $("sms-list");
+      data.messages.forEach(function (m) {
+        var empty = list.querySelector(".sms__empty");
+        if (empty) { empty.remove(); }
+        SMS.lastId = Math.max(SMS.lastId, m.id);
+        SMS.count += 1;
+        list.insertBefore(el("li", { "data-phone": m.phone }, [
+          el("span", { className: "sms__meta", text: hhmm(m.at) + " 发给 " + m.phone }), m.text
+        ]), list.firstChild);
+        if (SMS.loaded) { announce(m); } // messages from before this page was opened are listed, not announced
+      });
+      SMS.loaded = true;
+      $("sms-count").textContent = String(SMS.count);
+      $("sms-count").hidden = SMS.count === 0;
+    });
+  }
+
+  function toggleSms() {
+    var panel = $("sms-panel");
+    panel.hidden = !panel.hidden;
+    $("sms-btn").setAttribute("aria-expanded", String(!panel.hidden));
+  }
+
   // ------------------------------------------------------------------ wiring
   function wire() {
+    $("sms-btn").addEventListener("click", toggleSms);
+    $("sms-close").addEventListener("click", toggleSms);
+    $("sms-toast").addEventListener("click", function () { $("sms-toast").hidden = true; if ($("sms-panel").hidden) { toggleSms(); } });
     $("user-select").addEventListener("change", function () { selectUser($("user-select").value); });
     $("new-user-btn").addEventListener("click", newUser);
     $("follow-btn").addEventListener("click", function () {
@@ -402,6 +441,8 @@
       return selectUser(openid);
     }).catch(function (err) { localError("无法加载模拟器：" + err.message); });
     setInterval(function () { poll().catch(function () { /* the next poll retries */ }); }, POLL_MS);
+    pollSms().catch(function () { /* the next poll retries */ });
+    setInterval(function () { pollSms().catch(function () { /* the next poll retries */ }); }, POLL_MS);
   }
 
   document.addEventListener("DOMContentLoaded", start);

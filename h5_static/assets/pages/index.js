@@ -6,6 +6,9 @@
     return Y.raw('<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">' + body + '</svg>');
   }
   var ENTRIES = [
+    // booking (owner: browse): 预约挂号 and 我的预约 (the menu's 诊前 has no room for a sixth item)
+    ['预约挂号', 'booking.html', icon('<rect x="3.5" y="5" width="17" height="15" rx="1.5"/><path d="M3.5 10h17M8 3v4M16 3v4M9 14.5l2 2 4-4"/>')],
+    ['我的预约', 'appointments.html', icon('<rect x="5" y="3.5" width="14" height="17" rx="1.5"/><path d="M9 8h6M9 12h6M9 16h4"/>')],
     ['院区导航', 'campuses.html', icon('<path d="M12 21s-7-6.2-7-11.5a7 7 0 0 1 14 0C19 14.8 12 21 12 21z"/><circle cx="12" cy="9.5" r="2.5"/>')],
     ['科室导航', 'departments.html', icon('<rect x="4" y="3" width="16" height="18" rx="1.5"/><path d="M12 7v6M9 10h6M10 21v-4h4v4"/>')],
     ['找医生', 'departments.html?for=doctor', icon('<circle cx="12" cy="8" r="4"/><path d="M4 21a8 8 0 0 1 16 0"/>')],

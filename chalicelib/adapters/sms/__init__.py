@@ -1,0 +1,1 @@
+"""SMS senders (``services.ports.SmsSender``): Amazon SNS in AWS, an HTTP outbox locally."""
