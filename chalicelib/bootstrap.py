@@ -365,6 +365,19 @@ class Container:
 
         return SqsDeadLetterQueues(self._boto_client("sqs"))
 
+    @cached_property
+    def resume_paid(self) -> Callable[[str, Any], bool]:
+        """For the reconciliation: resume a paid order the HIS never accounted, through its owner."""
+        from chalicelib.domain.refunds import BusinessType
+        from chalicelib.services import booking, payments
+
+        def resume(order_id: str, business_type: BusinessType) -> bool:
+            if business_type is BusinessType.REGISTRATION:
+                return booking.resume(self.booking_context, order_id)
+            return payments.resume(self.payments_context, order_id)
+
+        return resume
+
     # (end of reconciliation components)
 
     # ---- Cards: binding patients to WeChat users (owner: cards) -----------------------------------

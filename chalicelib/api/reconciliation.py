@@ -28,7 +28,7 @@ SCHEDULE = Cron(0, "0-1,19-23", "*", "*", "?", "*")
 def _apply_reconciliation(result: HisResult, c: bootstrap.Container) -> object:
     return reconciliation.apply_reconciliation_result(
         result, c.reconciliation_reports, c.payment_records, c.refund_obligations, c.blob_store, c.job_repository,
-        c.clock, bill=c.wechatpay_bill,
+        c.clock, bill=c.wechatpay_bill, resume_paid=c.resume_paid,
     )
 
 

@@ -493,6 +493,21 @@ def registration_paid(ctx: BookingContext, appointment_id: str, proof: PaymentPr
     return _advance(ctx, appointment_id, lambda a, now: bk.after_payment(a, proof, now))
 
 
+def resume(ctx: BookingContext, appointment_id: str) -> bool:
+    """The reconciliation found our payment for this booking unaccounted at the HIS: send the confirmation
+    again under its key (or record the refund still owed). True if something was done."""
+    a = ctx.appointments.get(appointment_id)
+    if a is None or a.payment is None:
+        return False
+    if a.state is State.CONFIRMING:
+        _send_confirm(ctx, a)
+        return True
+    if a.refund_owed_fen:
+        _owe_refund(ctx, a, ctx.clock())  # keyed by out_refund_no: recorded once
+        return True
+    return False
+
+
 def on_his_status(ctx: BookingContext, his_appointment_id: str, status: str, reason: str | None) -> None:
     """The hospital changed one of our appointments (an ``appointment.status_changed`` event)."""
     found = ctx.appointments.by_his_id(his_appointment_id)

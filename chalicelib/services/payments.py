@@ -532,6 +532,20 @@ def run_paid_handler(ctx: PaymentsContext, order: Order) -> Order | None:
                    if held.state is OrderState.PAID and not held.handled else None)
 
 
+def resume(ctx: PaymentsContext, order_id: str) -> bool:
+    """The reconciliation found this paid order unaccounted at the HIS: run its paid handler again (each
+    handler is idempotent: the settlement's confirmation goes again under the same key). True if run."""
+    order = ctx.orders.get(order_id)
+    if order is None or order.state is not OrderState.PAID or not order.transaction_id or order.paid_at is None:
+        return False
+    handler = PAID_HANDLERS.get(order.kind.value)
+    if handler is None:
+        return False
+    proof = PaymentProof(order.transaction_id, order.order_id, order.amount_fen, order.paid_at, ctx.wechatpay.mchid)
+    handler(ctx if order.kind is OrderKind.CHARGES else ctx.handler_context(order.kind.value), order.subject_id, proof)
+    return True
+
+
 def check_order(ctx: PaymentsContext, openid: str, order_id: str) -> Order:
     """The page is back from paying, or the outcome is unknown: ask WeChat Pay instead of waiting."""
     order = _owned(ctx, openid, order_id)

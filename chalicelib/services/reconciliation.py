@@ -6,22 +6,26 @@ Shanghai date (the schedule does it hourly from 03:00 until the day is done). Th
 any order; ``apply_reconciliation_result`` notes each one and, once the summary says ``ready`` and
 the file is here, verifies the file against the summary's SHA-256, reconciles it against our records
 of the day and its neighbours (and the WeChat Pay bill when one is wired), and stores the report.
-``RECONCILIATION_NOT_READY`` leaves the run waiting. The one compensation done automatically is a
-refund the HIS approved that we never executed: it becomes a ``RefundObligation`` (source
-RECONCILIATION) unless one is already known for that ``out_refund_no``. Everything else is listed for
-staff (the finance office gets it by 10:00 the next working day).
+``RECONCILIATION_NOT_READY`` leaves the run waiting. Two compensations are done automatically: a
+refund the HIS approved that we never executed becomes a ``RefundObligation`` (source RECONCILIATION)
+unless one is already known for that ``out_refund_no``; and a payment of ours the HIS never accounted is
+resumed by its owner (``resume_paid``: the booking or the charges settlement sends its confirmation again
+under the same key, so the HIS confirms it or refuses it and the refusal is refunded). Everything else
+is listed for staff (the finance office gets it by 10:00 the next working day).
 
 Idempotent: the same file again changes nothing; obligations are keyed by ``out_refund_no``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from chalicelib.domain.his_messages import OUTCOME_ERROR, HisRequest, HisResult
 from chalicelib.domain.jobs import Job, JobState
 from chalicelib.domain.reconciliation import (
+    DiscrepancyKind,
     Reconciliation,
     ReconciliationFileError,
     ReconciliationReport,
@@ -46,6 +50,9 @@ from chalicelib.services.ports import (
     RefundObligations,
     WeChatPayBill,
 )
+
+# (order id or settlement_request_no, business type) -> True if its owner resumed it (confirmation sent again)
+ResumePaid = Callable[[str, BusinessType], bool]
 
 PURPOSE = "reconciliation"
 JOB_KIND = "reconciliation"
@@ -99,6 +106,7 @@ def apply_reconciliation_result(
     jobs: JobRepository,
     clock: Clock,
     bill: WeChatPayBill | None = None,
+    resume_paid: ResumePaid | None = None,
 ) -> ReconciliationReport | None:
     """Note one summary or file result and reconcile the day once both are there. None: not ours."""
     if result.context.get("purpose") != PURPOSE:
@@ -137,7 +145,7 @@ def apply_reconciliation_result(
         log.error("unusable reconciliation result", extra={"date": day.isoformat(), "part": part, "error": str(exc)})
         return _waiting(reports, day, now, f"{part}: {exc}")
     jobs.finish(result.request_id, JobState.APPLIED, now, part)
-    return reconcile_day(day, reports, records, obligations, blobs, clock, bill)
+    return reconcile_day(day, reports, records, obligations, blobs, clock, bill, resume_paid)
 
 
 def _waiting(reports: ReconciliationReports, day: date, now: datetime, detail: str,
@@ -159,6 +167,7 @@ def reconcile_day(
     blobs: BlobStore,
     clock: Clock,
     bill: WeChatPayBill | None = None,
+    resume_paid: ResumePaid | None = None,
 ) -> ReconciliationReport:
     """Reconcile ``day`` from the summary and file noted so far (or say what it is waiting for)."""
     now = clock()
@@ -188,7 +197,7 @@ def reconcile_day(
     start, end = day_start(day - timedelta(days=1)), day_start(day + timedelta(days=2))
     outcome = reconcile(day, his.records, records.between(start, end),
                         bill.entries_between(start, end) if bill is not None else None, neighbours)
-    compensated = _compensate(outcome, obligations, now) if verified else []
+    compensated = _compensate(outcome, obligations, now, resume_paid) if verified else []
     earlier = held.compensated if held is not None else ()
     detail = "" if verified else "no file_sha256 in the summary: unverified, nothing compensated automatically"
     report = ReconciliationReport(day, RunState.DONE, now, detail, summary, his.sha256, verified, outcome,
@@ -201,10 +210,20 @@ def reconcile_day(
     return report
 
 
-def _compensate(outcome: Reconciliation, obligations: RefundObligations, now: datetime) -> list[str]:
-    """Record a refund obligation for each approved refund we never executed; the out_refund_nos recorded."""
+def _compensate(outcome: Reconciliation, obligations: RefundObligations, now: datetime,
+                resume_paid: ResumePaid | None = None) -> list[str]:
+    """Record a refund obligation for each approved refund we never executed, and resume each paid order the
+    HIS never accounted (its confirmation is sent again under the same key: the HIS confirms it or refuses,
+    and a refusal after payment is refunded). Returns the out_refund_nos recorded and "resumed:<order>"."""
     recorded = []
     for d in outcome.open:
+        if d.kind is DiscrepancyKind.PAID_NOT_IN_HIS and d.caller_ref and resume_paid is not None:
+            try:
+                if resume_paid(d.caller_ref, BusinessType(d.business_type)):
+                    recorded.append(f"resumed:{d.caller_ref}")
+            except ValueError:
+                pass  # a business type we do not know: left for staff
+            continue
         if not d.handling.auto_compensable or d.his_amount_fen is None or not d.patient_id:
             continue
         out_refund_no = d.reference

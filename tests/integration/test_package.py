@@ -85,14 +85,15 @@ def test_every_resource_has_a_type(template: dict[str, Any]) -> None:
 
 def test_tables(template: dict[str, Any]) -> None:
     tables = _resources(template, "AWS::DynamoDB::Table")
-    assert set(tables) == {"ReferenceTable", "JobsTable", "WeChatTable", "HisTable", "PatientsTable"}
+    assert set(tables) == {"ReferenceTable", "JobsTable", "WeChatTable", "HisTable", "PatientsTable", "BookingTable",
+                           "PaymentsTable"}
     for spec in tables.values():
         props = spec["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert {(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert props["SSESpecification"] == {"SSEEnabled": True}
-    for ttl_table in ("JobsTable", "WeChatTable", "HisTable", "PatientsTable"):
+    for ttl_table in ("JobsTable", "WeChatTable", "HisTable", "PatientsTable", "BookingTable", "PaymentsTable"):
         assert tables[ttl_table]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at",
                                                                               "Enabled": True}
 

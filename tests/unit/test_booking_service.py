@@ -379,3 +379,17 @@ def test_effects_lost_to_a_crash_after_the_save_are_run_by_the_timer(world: Book
 
 def _crash(notice: object, notice_id: str) -> None:
     raise ConnectionError("WeChat unreachable")
+
+
+def test_the_reconciliation_resumes_a_paid_booking_the_his_never_confirmed(world: BookingWorld) -> None:
+    held = book(world)
+    lock_ok(world)
+    assert booking.resume(world.context(), held.appointment_id) is False  # not paid: nothing to resume
+    pay(world, held.appointment_id)
+    assert booking.resume(world.context(), held.appointment_id) is True
+    confirms = world.sent("confirmAppointment")
+    assert len(confirms) == 2 and confirms[0].idempotency_key == confirms[1].idempotency_key
+    booking.apply_his_result(his_error(confirms[-1], "SCHEDULE_STOPPED", world.now), world.context())
+    world.refunds.items.clear()  # as if the refund obligation had been lost
+    assert booking.resume(world.context(), held.appointment_id) is True
+    assert [o.amount_fen for o in world.refunds.items.values()] == [5000]

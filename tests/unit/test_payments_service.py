@@ -353,3 +353,18 @@ def test_jsapi_params_only_while_payable() -> None:
     assert service.jsapi(w.ctx, w.orders.items[order_id])["appId"] == APPID
     w.advance(minutes=13)
     assert service.jsapi(w.ctx, w.orders.items[order_id]) is None
+
+
+def test_the_reconciliation_resumes_a_paid_charge_the_his_never_settled() -> None:
+    w = PaymentsWorld()
+    order_id = paying_charges(w)
+    assert service.resume(w.ctx, order_id) is False  # not paid yet: nothing to resume
+    w.wechatpay.pay(order_id)
+    notify(w, order_id)
+    assert service.resume(w.ctx, order_id) is True
+    confirms = w.sent("confirmSettlement")
+    assert len(confirms) == 2 and confirms[0].idempotency_key == confirms[1].idempotency_key
+    service.apply_his_result(w.ctx, w.result(confirms[-1], 200, settled_body(w.now, 9850)))
+    assert w.orders.items[order_id].state is OrderState.SETTLED
+    assert service.resume(w.ctx, order_id) is False  # settled: nothing left to resume
+    assert service.resume(w.ctx, "STL-unknown") is False

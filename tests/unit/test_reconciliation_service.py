@@ -30,7 +30,7 @@ def _ids():
 
 
 class World:
-    def __init__(self, file=FILE, records=None, bill=None):
+    def __init__(self, file=FILE, records=None, bill=None, resume_paid=None):
         self.queue, self.jobs = FakeHisRequestQueue(), FakeJobRepository()
         self.reports, self.obligations = FakeReconciliationReports(), FakeRefundObligations()
         self.blobs = FakeBlobStore({("blobs", "recon/2025-06-16.csv"): file})
@@ -41,6 +41,7 @@ class World:
                       datetime.fromisoformat("2025-06-16T14:22:30+08:00")),
         ]))
         self.bill = bill
+        self.resume_paid = resume_paid
         self.now = NOW
 
     def request(self, day=DAY, force=False):
@@ -48,7 +49,7 @@ class World:
 
     def apply(self, data):
         return apply_reconciliation_result(HisResult.from_json(data), self.reports, self.records, self.obligations,
-                                           self.blobs, self.jobs, lambda: self.now, self.bill)
+                                           self.blobs, self.jobs, lambda: self.now, self.bill, self.resume_paid)
 
     def sent(self, part):
         return next(r for r in reversed(self.queue.sent) if r.context["part"] == part)
@@ -220,3 +221,17 @@ def test_the_wechatpay_bill_when_wired_is_the_judge_of_what_was_paid():
     assert (DiscrepancyKind.MISSING_IN_OUR_RECORDS, "RFO-OWED") in got
     assert report.compensated == ("HR-HOSP",)
     assert report.result.bill.payment_total_fen == 13650
+
+
+def test_a_payment_the_his_never_accounted_is_resumed_by_its_owner_once_per_file():
+    late = OurRecord(RecordKind.PAYMENT, BusinessType.REGISTRATION, "WXO7", "T-LATE", "WXO7", None, 5000,
+                     datetime.fromisoformat("2025-06-16T11:20:00+08:00"))
+    resumed: list[tuple[str, BusinessType]] = []
+    w = World(records=[late], resume_paid=lambda ref, kind: resumed.append((ref, kind)) is None)
+    w.request()
+    w.summary()
+    report = w.file()
+    assert (DiscrepancyKind.PAID_NOT_IN_HIS, "T-LATE") in {(d.kind, d.reference) for d in report.result.open}
+    assert resumed == [("WXO7", BusinessType.REGISTRATION)] and "resumed:WXO7" in report.compensated
+    w.file()  # the same file again
+    assert resumed == [("WXO7", BusinessType.REGISTRATION)]
