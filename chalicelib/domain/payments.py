@@ -289,22 +289,13 @@ class Transaction:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Transaction:
-        amount = raw.get("amount") if isinstance(raw.get("amount"), Mapping) else {}
-        assert isinstance(amount, Mapping)
-        total, payer = amount.get("total"), amount.get("payer_total")
-        success = raw.get("success_time")
-        try:
-            success_at = datetime.fromisoformat(success) if isinstance(success, str) and success else None
-        except ValueError:
-            success_at = None
+        amount = _amount_of(raw)
         return cls(
             appid=str(raw.get("appid") or ""), mchid=str(raw.get("mchid") or ""),
             out_trade_no=str(raw.get("out_trade_no") or ""), transaction_id=str(raw.get("transaction_id") or ""),
             trade_state=str(raw.get("trade_state") or ""),
-            total_fen=total if isinstance(total, int) and not isinstance(total, bool) else None,
-            payer_total_fen=payer if isinstance(payer, int) and not isinstance(payer, bool) else None,
-            currency=str(amount.get("currency") or "CNY"),
-            success_time=success_at if success_at is not None and success_at.tzinfo is not None else None,
+            total_fen=_whole_fen(amount.get("total")), payer_total_fen=_whole_fen(amount.get("payer_total")),
+            currency=str(amount.get("currency") or "CNY"), success_time=_aware_time(raw.get("success_time")),
         )
 
 
@@ -342,22 +333,34 @@ class RefundResult:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> RefundResult:
-        amount = raw.get("amount") if isinstance(raw.get("amount"), Mapping) else {}
-        assert isinstance(amount, Mapping)
-        refund, total = amount.get("refund"), amount.get("total")
-        success = raw.get("success_time")
-        try:
-            success_at = datetime.fromisoformat(success) if isinstance(success, str) and success else None
-        except ValueError:
-            success_at = None
+        amount = _amount_of(raw)
         return cls(
             mchid=str(raw.get("mchid") or ""), out_trade_no=str(raw.get("out_trade_no") or ""),
             out_refund_no=str(raw.get("out_refund_no") or ""), refund_id=str(raw.get("refund_id") or ""),
             status=str(raw.get("refund_status") or raw.get("status") or ""),
-            refund_fen=refund if isinstance(refund, int) and not isinstance(refund, bool) else None,
-            total_fen=total if isinstance(total, int) and not isinstance(total, bool) else None,
-            success_time=success_at,
+            refund_fen=_whole_fen(amount.get("refund")), total_fen=_whole_fen(amount.get("total")),
+            success_time=_aware_time(raw.get("success_time")),
         )
+
+
+def _amount_of(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    amount = raw.get("amount")
+    return amount if isinstance(amount, Mapping) else {}
+
+
+def _whole_fen(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _aware_time(value: Any) -> datetime | None:
+    """A timezone-aware ISO 8601 time, or None (absent, malformed or without an offset)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 # ---- JSAPI --------------------------------------------------------------------------------------------
