@@ -42,9 +42,11 @@ chromium:
 sync: $(DEPS)
 	$(PY) -m chalicelib.cli sync-reference --stage local --wait
 
-## bench: benchmarks (figures and same-run ratios are printed; never part of `make test`)
+## bench: benchmarks (figures and same-run ratios are printed; never part of `make test`): the webhook, then
+## the release rush on the local stack (2,000 bookers, 100 slots; a few minutes)
 bench: $(DEPS)
 	$(PY) -m tests.bench.webhook
+	$(PY) -m tests.bench.release_rush
 
 ## publish-menu: publish the official account's menu (chalicelib/domain/menu.py) for STAGE (default local)
 publish-menu: $(DEPS)

@@ -314,8 +314,8 @@ class Container:
             ledger=self.his_event_ledger, versions=self.resource_versions, queue=self.his_event_queue,
             schedules=self.schedule_notices, follow_ups=self.follow_up_plans, bindings=self.patient_bindings,
             refunds=self.refund_obligations, send_notice=send_notice, page_url=s.h5_url,
-            appointment_changed=lambda his_id, status, reason: booking.on_his_status(
-                self.booking_context, his_id, status, reason),
+            appointment_changed=lambda his_id, status, reason, version: booking.on_his_status(
+                self.booking_context, his_id, status, reason, version),
         )
     # (end of HIS events components)
 

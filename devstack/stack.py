@@ -96,6 +96,9 @@ class LocalStack:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from devstack.moto_atomic import serialize_dynamodb_writes
+
+        serialize_dynamodb_writes()  # conditional writes as atomic as DynamoDB's (moto's are not)
         server = ThreadedMotoServer(ip_address=self.options.host, port=self.options.moto_port, verbose=False)
         server.start()
         self._stoppers.append(server.stop)

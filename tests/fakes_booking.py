@@ -59,7 +59,8 @@ class FakeSlotPool:
     def hold(self, schedule_id: str, holder: str, slot_ids: list[str]) -> str | None:
         with self._lock:
             for slot_id in slot_ids:
-                if self.slots.get((schedule_id, slot_id), (None, None))[0] == FREE:
+                state, current = self.slots.get((schedule_id, slot_id), (None, None))
+                if state == FREE or (state == HELD and current == holder):
                     self.slots[(schedule_id, slot_id)] = (HELD, holder)
                     return slot_id
         return None
@@ -154,6 +155,14 @@ class FakeBookingLimits:
         with self._lock:
             if self.places.get((patient_id, schedule_id)) == appointment_id:
                 del self.places[(patient_id, schedule_id)]
+
+    def place_of(self, patient_id: str, schedule_id: str) -> str | None:
+        return self.places.get((patient_id, schedule_id))
+
+    def release_request(self, user: str, request_key: str, appointment_id: str) -> None:
+        with self._lock:
+            if self.requests.get((user, request_key)) == appointment_id:
+                del self.requests[(user, request_key)]
 
     def take_daily(self, counter: str, day: str, cap: int) -> bool:
         with self._lock:

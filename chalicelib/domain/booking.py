@@ -65,6 +65,8 @@ FINAL = frozenset({State.CANCELLED, State.EXPIRED, State.FAILED, State.COMPLETED
 # The middleware refused our lock because the slot is not free there: keep it out of our pool.
 SLOT_GONE_CODES = frozenset({"SLOT_TAKEN"})
 BLOCKED_HOLDER = "his:unavailable"
+# A step of ours is at the HIS; its answer decides, and hospital events wait for it (they may overtake it).
+STEP_PENDING = frozenset({State.HOLDING, State.CONFIRMING, State.CANCELLING})
 OCCUPYING = frozenset({State.HOLDING, State.AWAITING_PAYMENT, State.CONFIRMING, State.CONFIRMED,
                        State.CANCELLING, State.CHECKED_IN})
 
@@ -185,6 +187,11 @@ class Appointment:
     refund_owed_fen: int = 0
     message: str = ""
     reason: str = ""  # the middleware's error code of a refusal, e.g. SLOT_TAKEN
+    # A status the hospital reported while one of our steps was waiting for its answer: applied after it.
+    pending_his_status: str = ""
+    pending_his_reason: str = ""
+    pending_his_version: int = 0
+    his_status_version: int = 0  # the middleware's ``status_version`` we last applied (older news is stale)
     replaces: str | None = None  # the appointment this one reschedules (cancelled once this one is confirmed)
     offer_id: str | None = None  # booked through a waitlist offer
     history: tuple[tuple[str, str], ...] = field(default=())  # (time, state) for the detail page and audits
@@ -246,22 +253,27 @@ def after_lock(a: Appointment, ok: bool, body: dict[str, Any] | None, error_code
     if not ok or body is None:
         return a.moved(State.FAILED, now, LOCK_REFUSALS.get(error_code, GENERIC_REFUSAL), reason=error_code)
     expires = _time(body.get("lock_expires_at"))
+    version = _status_version(a, body)
     fee = body.get("fee_fen")
     his_id = str(body.get("appointment_id") or "")
     fee_fen = fee if isinstance(fee, int) and not isinstance(fee, bool) and fee >= 0 else a.visit.fee_fen
     visit = replace(a.visit, fee_fen=fee_fen)
     if fee_fen == 0:
-        return a.moved(State.CONFIRMING, now, his_appointment_id=his_id, lock_expires_at=expires, visit=visit)
-    return a.moved(State.AWAITING_PAYMENT, now, "请在支付截止时间前完成支付，逾期号源将自动释放",
-                   his_appointment_id=his_id, lock_expires_at=expires, visit=visit)
+        return a.moved(State.CONFIRMING, now, his_appointment_id=his_id, lock_expires_at=expires, visit=visit,
+                       his_status_version=version)
+    return _then_pending(a.moved(State.AWAITING_PAYMENT, now, "请在支付截止时间前完成支付，逾期号源将自动释放",
+                                 his_appointment_id=his_id, lock_expires_at=expires, visit=visit,
+                                 his_status_version=version), now)
 
 
-def after_payment(a: Appointment, proof: PaymentProof, now: datetime) -> Appointment:
+def after_payment(a: Appointment, proof: PaymentProof, now: datetime, slot_kept: bool = True) -> Appointment:
     """WeChat Pay confirmed the fee. A payment is never dropped: in any state but awaiting payment (or a
-    lapsed lock, which the HIS may still re-take) it becomes a refund owed."""
+    lapsed lock, which the HIS may still re-take if our slot and the patient's place are still free:
+    ``slot_kept``) it becomes a refund owed."""
     if a.payment is not None and a.payment.transaction_id == proof.transaction_id:
         return a  # the same payment again
-    if a.state in (State.AWAITING_PAYMENT, State.EXPIRED) and a.payment is None and proof.amount_fen == a.fee_fen:
+    payable = a.state is State.AWAITING_PAYMENT or (a.state is State.EXPIRED and slot_kept)
+    if payable and a.payment is None and proof.amount_fen == a.fee_fen:
         return a.moved(State.CONFIRMING, now, "已支付，正在向医院确认预约…", payment=proof)
     if a.payment is None:
         # Unexpected money (cancelled meanwhile, or a wrong amount): keep the proof and refund it in full.
@@ -275,13 +287,14 @@ def after_confirm(a: Appointment, ok: bool, body: dict[str, Any] | None, error_c
     if a.state is not State.CONFIRMING:
         return a
     if ok:
-        return a.moved(State.CONFIRMED, now, "预约成功，请按时就诊", his_appointment_id=(body or {}).get("appointment_id")
-                       or a.his_appointment_id, lock_expires_at=None)
+        return _then_pending(a.moved(State.CONFIRMED, now, "预约成功，请按时就诊", lock_expires_at=None,
+                                     his_appointment_id=(body or {}).get("appointment_id") or a.his_appointment_id,
+                                     his_status_version=_status_version(a, body)), now)
     message = CONFIRM_REFUSALS.get(error_code, "医院未能确认预约" + ("，挂号费将原路退回" if a.payment else ""))
     if a.payment is not None:
-        return a.moved(State.FAILED, now, message, refund_owed_fen=a.payment.amount_fen,
-                       refund_request_no=refund_request_no(a.appointment_id))
-    return a.moved(State.FAILED, now, message)
+        return _then_pending(a.moved(State.FAILED, now, message, refund_owed_fen=a.payment.amount_fen, reason=error_code,
+                                     refund_request_no=refund_request_no(a.appointment_id)), now)
+    return _then_pending(a.moved(State.FAILED, now, message, reason=error_code), now)
 
 
 def start_cancel(a: Appointment, now: datetime) -> Appointment:
@@ -300,15 +313,22 @@ def after_cancel(a: Appointment, ok: bool, body: dict[str, Any] | None, error_co
     if a.state is not State.CANCELLING:
         return a
     if not ok:
-        back = State.CONFIRMED if a.payment is not None or a.fee_fen == 0 else State.AWAITING_PAYMENT
-        if (body or {}).get("status") in ("cancelled", "expired"):
-            back = State.CANCELLED
-        return a.moved(back, now, CANCEL_REFUSALS.get(error_code, "取消未成功，请稍后重试"))
+        # Back to where the cancel started from (confirmed, or an unpaid lock).
+        before = next((State(h[1]) for h in reversed(a.history) if h[1] != State.CANCELLING.value), State.CONFIRMED)
+        back = before if before in (State.CONFIRMED, State.AWAITING_PAYMENT) else State.CONFIRMED
+        return _then_pending(a.moved(back, now, CANCEL_REFUSALS.get(error_code, "取消未成功，请稍后重试")), now)
     refund = (body or {}).get("refund") or {}
     owed = refund.get("refund_amount_fen") if isinstance(refund, dict) else None
     owed_fen = owed if isinstance(owed, int) and not isinstance(owed, bool) and owed > 0 and a.payment else 0
+    refund_no = a.refund_request_no
+    if owed_fen and isinstance(refund, dict) and refund.get("initiated_by") == "hospital" and refund.get("his_refund_id"):
+        # The hospital cancelled it first: the refund is owed under the hospital's id (§7.5.5), the key its
+        # event records it under too, so it is owed once whichever of us records it first.
+        refund_no = str(refund["his_refund_id"])
+    owed_fen = max(owed_fen, a.refund_owed_fen)  # a payment that came in while cancelling is refunded too
     message = f"预约已取消，挂号费{format_fen(owed_fen)}元将原路退回" if owed_fen else "预约已取消"
-    return a.moved(State.CANCELLED, now, message, refund_owed_fen=owed_fen)
+    return _then_pending(a.moved(State.CANCELLED, now, message, refund_owed_fen=owed_fen, refund_request_no=refund_no,
+                                 his_status_version=_status_version(a, body)), now)
 
 
 def lapse(a: Appointment, now: datetime) -> Appointment:
@@ -328,15 +348,60 @@ HOSPITAL_CANCEL_TEXT = {
 }
 
 
-def after_his_status(a: Appointment, status: str, reason: str | None, now: datetime) -> Appointment:
-    """A change the hospital made (an ``appointment.status_changed`` event, §7.5.5)."""
+def _status_version(a: Appointment, body: dict[str, Any] | None) -> int:
+    """The ``status_version`` an answer carries (the appointment as the HIS now has it), never going back."""
+    value = (body or {}).get("status_version")
+    return max(a.his_status_version, value) if isinstance(value, int) and not isinstance(value, bool) else \
+        a.his_status_version
+
+
+def _his_target(a: Appointment, status: str, reason: str | None) -> tuple[State, str] | None:
     target = HIS_STATUS.get(status)
-    if target is None or target is a.state or a.state in (State.COMPLETED, State.NO_SHOW):
+    if target is None or target is a.state or a.final:
+        return None
+    return target, HOSPITAL_CANCEL_TEXT.get(reason or "", "") if target is State.CANCELLED else ""
+
+
+def after_his_status(a: Appointment, status: str, reason: str | None, now: datetime,
+                     version: int | None = None) -> Appointment:
+    """A change the hospital made (an ``appointment.status_changed`` event, §7.5.5; ``version`` its
+    ``status_version``: news older than what we applied is stale). While a step of ours waits for its
+    answer the event may have overtaken it (the echo of our own cancel, a lapse a late confirm undoes): it
+    is kept and applied after the answer unless the answer is newer, so no answer (and no refund) is lost."""
+    if version is not None and version <= a.his_status_version:
         return a
-    if target is State.CANCELLED and a.state is State.CANCELLED:
+    hospital_cancel = status == "cancelled" and (reason or "") in HOSPITAL_CANCEL_TEXT
+    if a.state is State.CANCELLING and hospital_cancel:
+        # The hospital cancelled it first (and owes the refund under its own id): our cancel is moot.
+        return a.moved(State.CANCELLED, now, HOSPITAL_CANCEL_TEXT[reason or ""],
+                       his_status_version=version or a.his_status_version)
+    if a.state in STEP_PENDING:
+        if version is not None and version <= a.pending_his_version:
+            return a
+        if (a.pending_his_status, a.pending_his_reason, a.pending_his_version) == (status, reason or "", version or 0):
+            return a
+        return a.moved(a.state, now, a.message, pending_his_status=status, pending_his_reason=reason or "",
+                       pending_his_version=version or 0)
+    found = _his_target(a, status, reason)
+    if found is None:
+        return a if version is None else replace(a, his_status_version=version, version=a.version + 1)
+    return a.moved(found[0], now, found[1], his_status_version=version or a.his_status_version)
+
+
+def _then_pending(a: Appointment, now: datetime) -> Appointment:
+    """After a step's answer (already one version up), what the hospital reported meanwhile applies, unless
+    the answer itself is newer news."""
+    if not a.pending_his_status or a.state in STEP_PENDING:
         return a
-    message = HOSPITAL_CANCEL_TEXT.get(reason or "", "") if target is State.CANCELLED else ""
-    return a.moved(target, now, message)
+    cleared = replace(a, pending_his_status="", pending_his_reason="", pending_his_version=0)
+    if a.pending_his_version and a.pending_his_version <= a.his_status_version:
+        return cleared
+    found = _his_target(a, a.pending_his_status, a.pending_his_reason)
+    if found is None:
+        return cleared
+    return replace(cleared, state=found[0], message=found[1] or cleared.message,
+                   his_status_version=max(a.his_status_version, a.pending_his_version),
+                   history=(*a.history, (now.isoformat(), found[0].value)))
 
 
 def _time(value: Any) -> datetime | None:

@@ -201,12 +201,12 @@ def book(ctx: BookingContext, openid: str, cmd: BookSlot, *, replaces: str | Non
         if earlier is None:
             raise BookingError(409, "IN_PROGRESS", "您的预约正在处理，请稍候刷新", retry_after=1)
         return earlier
-    holder = ctx.limits.claim_patient_schedule(binding.patient_id, schedule.schedule_id, appointment_id)
-    if holder is not None:
-        raise BookingError(409, "ALREADY_BOOKED", "该就诊人已预约该时段，同一时段只能预约一个号", appointment_id=holder)
-    undo: list[Callable[[], None]] = [
-        lambda: ctx.limits.release_patient_schedule(binding.patient_id, schedule.schedule_id, appointment_id)]
+    undo: list[Callable[[], None]] = [lambda: ctx.limits.release_request(user, cmd.request_key, appointment_id)]
     try:
+        holder = ctx.limits.claim_patient_schedule(binding.patient_id, schedule.schedule_id, appointment_id)
+        if holder is not None:
+            raise BookingError(409, "ALREADY_BOOKED", "该就诊人已预约该时段，同一时段只能预约一个号", appointment_id=holder)
+        undo.append(lambda: ctx.limits.release_patient_schedule(binding.patient_id, schedule.schedule_id, appointment_id))
         day = bk.shanghai_day(now)
         if not ctx.limits.take_daily(f"patient#{binding.patient_id}", day, ctx.daily_cap_per_patient):
             raise BookingError(409, "DAILY_LIMIT", f"该就诊人今天已预约{ctx.daily_cap_per_patient}次，请明天再约")
@@ -215,21 +215,44 @@ def book(ctx: BookingContext, openid: str, cmd: BookSlot, *, replaces: str | Non
             raise BookingError(409, "DAILY_LIMIT", f"您今天已预约{ctx.daily_cap_per_user}次，请明天再约")
         undo.append(lambda: ctx.limits.give_back_daily(f"user#{user}", day))
         slot_id = _hold(ctx, snapshot, appointment_id, cmd.slot_id, offer)
-    except BookingError:
+        undo.append(lambda: _unhold(ctx, schedule.schedule_id, slot_id, appointment_id, offer))
+        slot = next(s for s in snapshot.slots if s.slot_id == slot_id)
+        appointment = Appointment(
+            appointment_id=appointment_id, openid=openid, patient_id=binding.patient_id, patient_label=binding.label,
+            relation=binding.relation.value, visit=Visit.of(schedule), slot=SlotRef.of(slot), state=State.HOLDING,
+            created_at=now, updated_at=now, replaces=replaces, offer_id=offer[0] if offer else None,
+            history=((now.isoformat(), State.HOLDING.value),))
+        # The timer first: from the moment the appointment exists, a lost lock request is sent again.
+        _timer(ctx, TimerKind.RESEND, appointment_id, now + bk.RESEND_AFTER, "lock")
+        _store(ctx, appointment)
+    except Exception as exc:
+        # Nothing half-done stays behind: the slot, the patient's place, the counters and the request key go back.
         for step in reversed(undo):
             step()
-        raise
-    slot = next(s for s in snapshot.slots if s.slot_id == slot_id)
-    appointment = Appointment(
-        appointment_id=appointment_id, openid=openid, patient_id=binding.patient_id, patient_label=binding.label,
-        relation=binding.relation.value, visit=Visit.of(schedule), slot=SlotRef.of(slot), state=State.HOLDING,
-        created_at=now, updated_at=now, replaces=replaces, offer_id=offer[0] if offer else None,
-        history=((now.isoformat(), State.HOLDING.value),))
-    ctx.appointments.add(appointment)
-    ctx.timers.set(Timer(TimerKind.RESEND, appointment_id, now + bk.RESEND_AFTER, "lock"))
-    _send_lock(ctx, appointment)
+        if isinstance(exc, BookingError):
+            raise
+        log.exception("booking could not be stored; everything taken was given back")
+        raise BookingError(503, "TRY_AGAIN", "系统繁忙，请稍后重试", retry_after=2) from exc
+    try:
+        _send_lock(ctx, appointment)
+    except Exception:  # the RESEND timer sends it in a minute and a half
+        log.exception("lock request not queued; the timer sends it again")
     log.info("slot held", extra={"appointment_id": appointment_id, "schedule_id": schedule.schedule_id})
     return appointment
+
+
+def _store(ctx: BookingContext, appointment: Appointment) -> None:
+    """Add the appointment; a write that failed though it was stored (a lost answer) counts as stored."""
+    try:
+        ctx.appointments.add(appointment)
+    except Exception:
+        if ctx.appointments.get(appointment.appointment_id) is None:
+            raise
+
+
+def _unhold(ctx: BookingContext, schedule_id: str, slot_id: str, holder: str, offer: tuple[str, str] | None) -> None:
+    """Give a slot held for a booking that could not be stored back to where it came from."""
+    ctx.pool.transfer(schedule_id, slot_id, holder, f"offer:{offer[0]}" if offer else None)
 
 
 def _binding(ctx: BookingContext, openid: str, patient_id: str) -> PatientBinding:
@@ -363,7 +386,7 @@ def _advance(ctx: BookingContext, appointment_id: str,
         if moved is current:
             return current
         # Set first: if this process dies after the save, the timer runs the effects (all idempotent).
-        ctx.timers.set(Timer(TimerKind.EFFECTS, moved.appointment_id, now + EFFECTS_CHECK, str(moved.version)))
+        _timer(ctx, TimerKind.EFFECTS, moved.appointment_id, now + EFFECTS_CHECK, str(moved.version))
         if ctx.appointments.save(moved):
             _effects(ctx, current, moved, now)
             return moved
@@ -383,17 +406,15 @@ def _effects(ctx: BookingContext, before: Appointment, after: Appointment, now: 
     match after.state:
         case State.AWAITING_PAYMENT:
             if after.lock_expires_at:
-                ctx.timers.set(Timer(TimerKind.LOCK_LAPSE, after.appointment_id, after.lock_expires_at + bk.LOCK_GRACE))
+                _timer(ctx, TimerKind.LOCK_LAPSE, after.appointment_id, after.lock_expires_at + bk.LOCK_GRACE)
         case State.CONFIRMING:
-            if before.state is State.EXPIRED:  # a late payment: the HIS may re-take the slot (§7.5.3)
-                ctx.pool.take_back(after.visit.schedule_id, after.slot.slot_id, after.appointment_id)
-            ctx.timers.set(Timer(TimerKind.RESEND, after.appointment_id, now + bk.RESEND_AFTER, "confirm"))
+            _timer(ctx, TimerKind.RESEND, after.appointment_id, now + bk.RESEND_AFTER, "confirm")
             if not rerun:
                 _send_confirm(ctx, after)
         case State.CONFIRMED:
             _confirmed(ctx, before, after, now)
         case State.CANCELLING:
-            ctx.timers.set(Timer(TimerKind.RESEND, after.appointment_id, now + bk.RESEND_AFTER, f"cancel-{after.version}"))
+            _timer(ctx, TimerKind.RESEND, after.appointment_id, now + bk.RESEND_AFTER, f"cancel-{after.version}")
             if not rerun:
                 _send_cancel(ctx, after)
         case State.CANCELLED | State.EXPIRED | State.FAILED:
@@ -428,6 +449,11 @@ def _confirmed(ctx: BookingContext, before: Appointment, after: Appointment, now
                 log.warning("the rescheduled appointment could not be cancelled", extra={"code": exc.code})
 
 
+def _timer(ctx: BookingContext, kind: TimerKind, subject: str, due: datetime, detail: str = "") -> None:
+    """Set a timer, never in the past (a step answered late still gets its timer on the next sweep)."""
+    ctx.timers.set(Timer(kind, subject, max(due, ctx.clock()), detail))
+
+
 def _release(ctx: BookingContext, a: Appointment, offer_to_waitlist: bool) -> None:
     from chalicelib.services import waitlist
 
@@ -441,11 +467,13 @@ def _release(ctx: BookingContext, a: Appointment, offer_to_waitlist: bool) -> No
 def _owe_refund(ctx: BookingContext, a: Appointment, now: datetime) -> None:
     if a.refund_request_no is None or a.payment is None:
         return
+    ours = a.refund_request_no == bk.refund_request_no(a.appointment_id)  # else the hospital's refund id
     ctx.refunds.record(RefundObligation(
         out_refund_no=a.refund_request_no, business_type=BusinessType.REGISTRATION,
         his_trade_id=a.his_appointment_id or a.appointment_id, caller_ref=a.appointment_id,
-        amount_fen=a.refund_owed_fen, patient_id=a.patient_id, source=RefundSource.CALLER,
-        reason=a.state.value, created_at=now))
+        amount_fen=a.refund_owed_fen, patient_id=a.patient_id,
+        source=RefundSource.CALLER if ours else RefundSource.HOSPITAL, reason=a.state.value, created_at=now,
+        his_refund_id=None if ours else a.refund_request_no))
 
 
 def _tell(ctx: BookingContext, a: Appointment, kind: NoticeKind, notice_id: str, text: str) -> None:
@@ -489,8 +517,24 @@ def payable(ctx: BookingContext, openid: str, appointment_id: str) -> PayableReg
 
 
 def registration_paid(ctx: BookingContext, appointment_id: str, proof: PaymentProof) -> Appointment | None:
-    """WeChat Pay confirmed the fee: confirm at the HIS (or, if the booking is gone, refund in full)."""
-    return _advance(ctx, appointment_id, lambda a, now: bk.after_payment(a, proof, now))
+    """WeChat Pay confirmed the fee: confirm at the HIS (or, if the booking is gone, refund in full). A late
+    payment (the lock lapsed) is confirmed only if our slot and the patient's place are still free: they
+    are taken back first, so nobody else is sold that slot while the HIS is asked to re-take it."""
+    current = ctx.appointments.get(appointment_id)
+    kept = True
+    if current is not None and current.state is State.EXPIRED and current.payment is None:
+        kept = _take_back(ctx, current)
+    return _advance(ctx, appointment_id, lambda a, now: bk.after_payment(a, proof, now, slot_kept=kept))
+
+
+def _take_back(ctx: BookingContext, a: Appointment) -> bool:
+    holder = ctx.limits.claim_patient_schedule(a.patient_id, a.visit.schedule_id, a.appointment_id)
+    if holder is not None:
+        return False  # the patient booked this session again meanwhile
+    if ctx.pool.take_back(a.visit.schedule_id, a.slot.slot_id, a.appointment_id):
+        return True
+    ctx.limits.release_patient_schedule(a.patient_id, a.visit.schedule_id, a.appointment_id)
+    return False
 
 
 def resume(ctx: BookingContext, appointment_id: str) -> bool:
@@ -508,11 +552,13 @@ def resume(ctx: BookingContext, appointment_id: str) -> bool:
     return False
 
 
-def on_his_status(ctx: BookingContext, his_appointment_id: str, status: str, reason: str | None) -> None:
+def on_his_status(ctx: BookingContext, his_appointment_id: str, status: str, reason: str | None,
+                  status_version: int | None = None) -> None:
     """The hospital changed one of our appointments (an ``appointment.status_changed`` event)."""
     found = ctx.appointments.by_his_id(his_appointment_id)
     if found is not None:
-        _advance(ctx, found.appointment_id, lambda a, now: bk.after_his_status(a, status, reason, now))
+        _advance(ctx, found.appointment_id,
+                 lambda a, now: bk.after_his_status(a, status, reason, now, status_version))
 
 
 # ---- timers ------------------------------------------------------------------------------------------------
@@ -544,10 +590,11 @@ def _fire(ctx: BookingContext, timer: Timer, now: datetime) -> None:
             step = timer.detail.split("-", 1)[0]
             if (step, a.state) in (("lock", State.HOLDING), ("confirm", State.CONFIRMING), ("cancel", State.CANCELLING)):
                 {"lock": _send_lock, "confirm": _send_confirm, "cancel": _send_cancel}[step](ctx, a)
-                ctx.timers.set(Timer(TimerKind.RESEND, a.appointment_id, now + bk.RESEND_AFTER, timer.detail))
+                _timer(ctx, TimerKind.RESEND, a.appointment_id, now + bk.RESEND_AFTER, timer.detail)
         case TimerKind.EFFECTS:
-            if str(a.version) == timer.detail and len(a.history) >= 2:
-                before = replace(a, state=State(a.history[-2][1]), his_appointment_id=None, refund_owed_fen=0)
+            earlier = next((State(h[1]) for h in reversed(a.history) if h[1] != a.state.value), None)
+            if str(a.version) == timer.detail and earlier is not None:
+                before = replace(a, state=earlier, his_appointment_id=None, refund_owed_fen=0)
                 _effects(ctx, before, a, now, rerun=True)
         case TimerKind.REMINDER:
             if a.state is State.CONFIRMED:

@@ -68,8 +68,8 @@ class EventPorts:
     refunds: RefundObligations
     send_notice: Callable[[Notice, str], object]  # ``notices.notify`` with its ports bound
     page_url: Callable[[str], str]  # settings.h5_url
-    # Booking keeps our own appointment records in step: (HIS appointment id, new status, reason).
-    appointment_changed: Callable[[str, str, str | None], object] | None = None
+    # Booking keeps our own appointment records in step: (HIS appointment id, new status, reason, status_version).
+    appointment_changed: Callable[[str, str, str | None, int], object] | None = None
 
 
 def ingest(message: EventMessage, ports: EventPorts, clock: Clock) -> Outcome:
@@ -189,7 +189,7 @@ def _appointment(event: HisEvent, change: ev.AppointmentStatusChanged, ports: Ev
     if not _advance(event, change, ports, now, state):
         return Outcome.STALE
     if ports.appointment_changed is not None and change.order_id:  # only ours carry our order id
-        ports.appointment_changed(change.appointment_id, change.new_status, change.status_reason)
+        ports.appointment_changed(change.appointment_id, change.new_status, change.status_reason, change.status_version)
     stop = None
     if change.status_reason == "schedule_stopped":
         schedule_id = ports.schedules.schedule_of(change.appointment_id)

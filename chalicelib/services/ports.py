@@ -608,6 +608,15 @@ class BookingLimits(Protocol):
 
     def release_patient_schedule(self, patient_id: str, schedule_id: str, appointment_id: str) -> None: ...
 
+    def place_of(self, patient_id: str, schedule_id: str) -> str | None:
+        """The appointment holding the patient's place on the schedule, if any."""
+        ...
+
+    def release_request(self, user: str, request_key: str, appointment_id: str) -> None:
+        """Forget a request key whose booking was refused (only if it still names ``appointment_id``), so
+        the same key may be tried again."""
+        ...
+
     def take_daily(self, counter: str, day: str, cap: int) -> bool:
         """Count one more for ``counter`` on ``day`` unless it reached ``cap``."""
         ...

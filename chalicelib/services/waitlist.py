@@ -45,6 +45,8 @@ def join(ctx: BookingContext, openid: str, schedule_id: str, patient_id: str) ->
         raise BookingError(409, "SCHEDULE_CLOSED", "该时段已停止预约，不能候补")
     if ctx.pool.free_slots(schedule_id):
         raise BookingError(409, "SLOTS_AVAILABLE", "该时段还有号源，请直接预约")
+    if ctx.limits.place_of(patient_id, schedule_id) is not None:
+        raise BookingError(409, "ALREADY_BOOKED", "该就诊人已预约该时段，无需候补")
     active = [e for e in ctx.waitlist.of_user(openid) if e.active]
     if len(active) >= wl.MAX_WAITING_PER_USER:
         raise BookingError(409, "WAITLIST_LIMIT", f"您最多同时候补{wl.MAX_WAITING_PER_USER}个时段")
@@ -139,5 +141,7 @@ def claim(ctx: BookingContext, openid: str, offer_id: str, request_key: str) -> 
         raise BookingError(409, "OFFER_EXPIRED", "为您保留的号源已过期，已顺延给下一位候补患者")
     appointment = book(ctx, openid, BookSlot(entry.schedule_id, entry.patient_id, request_key),
                        offer=(entry.offer.offer_id, entry.offer.slot_id))
+    if appointment.offer_id != entry.offer.offer_id:  # the request key was one already used for another booking
+        raise BookingError(409, "REQUEST_KEY_USED", "请求编号已使用，请刷新页面后重试")
     ctx.waitlist.save(entry.moved(EntryState.CLAIMED))
     return appointment

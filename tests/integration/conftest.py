@@ -23,6 +23,9 @@ def free_port() -> int:
 def moto_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    from devstack.moto_atomic import serialize_dynamodb_writes
+
+    serialize_dynamodb_writes()  # conditional writes as atomic as DynamoDB's (moto's are not); canaries check it
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

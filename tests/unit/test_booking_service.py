@@ -181,13 +181,14 @@ def test_a_late_payment_for_a_slot_taken_meanwhile_is_refunded(world: BookingWor
     lock_ok(world)
     world.now += timedelta(seconds=1000)
     booking.sweep(world.context())
-    book(world, patient="P9", openid=OTHER, key="req-other-01", slot_id="SCH1-01")
-    pay(world, held.appointment_id)
-    failed = booking.apply_his_result(his_error(last(world, "confirmAppointment"), "LOCK_EXPIRED", world.now),
-                                      world.context())
-    assert failed.state is State.FAILED
-    assert world.pool.holder_of("SCH1", "SCH1-01") != held.appointment_id
-    assert sum(o.amount_fen for o in world.refunds.items.values()) == 5000
+    other = book(world, patient="P9", openid=OTHER, key="req-other-01", slot_id="SCH1-01")
+    late = pay(world, held.appointment_id)
+    # The slot is someone else's now: the HIS is not asked to re-take it, the fee goes back at once.
+    assert late.state is State.EXPIRED and late.refund_owed_fen == 5000 and "退回" in late.message
+    assert world.sent("confirmAppointment") == []
+    assert world.pool.holder_of("SCH1", "SCH1-01") == other.appointment_id
+    assert world.limits.place_of("P1", "SCH1") is None  # the patient's place was given back too
+    assert [o.amount_fen for o in world.refunds.items.values()] == [5000]
 
 
 def test_payment_for_a_cancelled_booking_is_refunded_in_full(world: BookingWorld) -> None:

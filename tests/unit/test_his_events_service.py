@@ -367,11 +367,11 @@ def test_a_failed_pull_changes_nothing(world):
 
 
 def test_our_appointment_changes_reach_booking_once_in_order(world):
-    changes: list[tuple[str, str, str | None]] = []
+    changes: list[tuple[str, str, str | None, int]] = []
     world.ports = replace(world.ports, appointment_changed=lambda *change: changes.append(change))
     world.ingest(appointment("evt_a2", 2, new_status="checked_in", reason="checked_in", refund=False))
     world.ingest(appointment("evt_a2", 2, new_status="checked_in", reason="checked_in", refund=False))  # duplicate
     world.ingest(appointment("evt_a1", 1, new_status="cancelled"))  # older: stale
     world.ingest(appointment("evt_o1", 1, new_status="cancelled", reason="counter_cancelled", order_id=None,
                              appointment_id="A-other-channel"))  # not ours: no order id
-    assert changes == [("A202506250019", "checked_in", "checked_in")]
+    assert changes == [("A202506250019", "checked_in", "checked_in", 2)]

@@ -86,6 +86,8 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "his_appointment_id": a.his_appointment_id, "lock_expires_at": _t(a.lock_expires_at), "payment": payment,
         "refund_request_no": a.refund_request_no, "refund_owed_fen": a.refund_owed_fen, "message": a.message,
         "reason": a.reason, "replaces": a.replaces, "offer_id": a.offer_id, "history": [list(h) for h in a.history],
+        "pending_his_status": a.pending_his_status, "pending_his_reason": a.pending_his_reason,
+        "pending_his_version": a.pending_his_version, "his_status_version": a.his_status_version,
     }
 
 
@@ -106,6 +108,9 @@ def appointment_of(raw: dict[str, Any]) -> Appointment:
         lock_expires_at=_pt(raw.get("lock_expires_at")), payment=payment, refund_request_no=raw.get("refund_request_no"),
         refund_owed_fen=int(raw.get("refund_owed_fen") or 0), message=raw.get("message") or "",
         reason=raw.get("reason") or "", replaces=raw.get("replaces"), offer_id=raw.get("offer_id"),
+        pending_his_status=raw.get("pending_his_status") or "", pending_his_reason=raw.get("pending_his_reason") or "",
+        pending_his_version=int(raw.get("pending_his_version") or 0),
+        his_status_version=int(raw.get("his_status_version") or 0),
         history=tuple((str(h[0]), str(h[1])) for h in raw.get("history") or ()))
 
 

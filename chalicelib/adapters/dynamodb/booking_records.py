@@ -4,6 +4,7 @@ Appointments:
 * an appointment ..... pk = "appt#<appointment_id>", sk = "appt"; ``data`` the record, ``version`` for
                        optimistic writes (a save is conditional on the version it read), ``state``
 * a user's ........... pk = "userappt#<openid>", sk = "<created_at UTC ISO>#<appointment_id>"; ``value`` the id
+                       (written first; an id with no appointment is skipped)
 * by HIS id .......... pk = "hisappt#<his appointment_id>", sk = "hisappt"; ``value`` our id
 Waitlists:
 * the line ........... pk = "wait#<schedule_id>", sk = "<joined epoch ms, 15 digits>#<patient_id>"; ``data``
@@ -41,11 +42,12 @@ class DynamoAppointmentRepository:
     def add(self, appointment: Appointment) -> None:
         m = self._m
         a = appointment
-        with TransactWrite(connection=connection_of(m)) as tx:
-            tx.save(m(f"appt#{a.appointment_id}", "appt", data=appointment_json(a), version=a.version, state=a.state.value),
-                    condition=m.pk.does_not_exist())
-            tx.save(m(f"userappt#{a.openid}", f"{a.created_at.astimezone(UTC).isoformat()}#{a.appointment_id}",
-                      value=a.appointment_id))
+        # The user's pointer first (harmless alone: ``of_user`` skips ids with no appointment), then the
+        # appointment, which never overwrites. No transaction: the release rush writes here.
+        m(f"userappt#{a.openid}", f"{a.created_at.astimezone(UTC).isoformat()}#{a.appointment_id}",
+          value=a.appointment_id).save()
+        m(f"appt#{a.appointment_id}", "appt", data=appointment_json(a), version=a.version,
+          state=a.state.value).save(condition=m.pk.does_not_exist())
 
     def get(self, appointment_id: str) -> Appointment | None:
         try:
@@ -57,13 +59,16 @@ class DynamoAppointmentRepository:
     def save(self, appointment: Appointment) -> bool:
         m = self._m
         a = appointment
+        data = appointment_json(a)
         try:
             m(f"appt#{a.appointment_id}", "appt").update(
-                actions=[m.data.set(appointment_json(a)), m.version.set(a.version), m.state.set(a.state.value)],
+                actions=[m.data.set(data), m.version.set(a.version), m.state.set(a.state.value)],
                 condition=m.version == a.version - 1)
         except UpdateError as exc:
             if _conditional_failed(exc):
-                return False
+                # A resent write meeting its own success finds exactly what it wrote.
+                stored = self.get(a.appointment_id)
+                return stored is not None and appointment_json(stored) == data
             raise
         return True
 

@@ -5,7 +5,7 @@ Slot pool (the 08:00 rush writes here):
                        ``value`` the holder. One item per slot: the writers of one popular session spread
                        over as many keys as it has slots, and a hold is one conditional update (state = free).
 * the snapshot ....... pk = "pool#<schedule_id>", sk = "pool"; ``data`` the schedule and its slot list,
-                       ``at_ms`` when refreshed. Read by every booker (cached per container for the slot list).
+                       ``at_ms`` when refreshed. Read by every booker: each container keeps it 3 s.
 * preparing lease .... pk = "pool#<schedule_id>", sk = "lease"; ``at_ms``; taken for 10 s.
 Limits (each one conditional write; TTL ``expires_at``):
 * request key ........ pk = "req#<user pseudonym>#<request_key>", sk = "req"; ``value`` appointment id (1 day)
@@ -14,12 +14,14 @@ Limits (each one conditional write; TTL ``expires_at``):
 * request rate ....... pk = "rate#<user pseudonym>#<YYYYMMDDHHMM>", sk = "rate"; ``version`` the count (2 min)
 Timers:
 * a timer ............ pk = "timer#<UTC YYYYMMDDHHMM of due_at>", sk = "<kind>#<subject>#<detail>"; ``data``
-* the sweep cursor ... pk = "timers", sk = "cursor"; ``value`` the earliest minute that may hold timers
+* the sweep cursor ... pk = "timers", sk = "cursor"; ``value`` the earliest minute that may hold timers (a
+                       timer set for an earlier minute moves it back)
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +37,7 @@ from chalicelib.services.ports import SlotPoolSnapshot
 
 FREE, HELD, BLOCKED = "free", "held", "blocked"
 LEASE_MS = 10_000
+SNAPSHOT_CACHE_SECONDS = 3.0
 TIMER_LOOKBACK = timedelta(hours=6)
 
 
@@ -51,22 +54,30 @@ class DynamoSlotPool:
     def __init__(self, model: type[BookingItem]) -> None:
         self._m = model
         self._slot_ids: dict[str, list[str]] = {}  # the slot list of a schedule never changes: cached
+        self._snapshots: dict[str, tuple[float, SlotPoolSnapshot]] = {}
         self._lock = threading.Lock()
 
     def _slot(self, schedule_id: str, slot_id: str) -> BookingItem:
         return self._m(f"slot#{schedule_id}#{slot_id}", "slot")
 
     def snapshot(self, schedule_id: str) -> SlotPoolSnapshot | None:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._snapshots.get(schedule_id)
+        if cached is not None and now - cached[0] < SNAPSHOT_CACHE_SECONDS:
+            return cached[1]  # every booker of a popular session reads this item: a few seconds' copy will do
         try:
             item = self._m.get(f"pool#{schedule_id}", "pool")
         except self._m.DoesNotExist:
             return None
         data = item.data or {}
         slots = tuple(slot_of(s) for s in data.get("slots", []))
+        found = SlotPoolSnapshot(schedule_of(data["schedule"]), slots,
+                                 datetime.fromtimestamp((item.at_ms or 0) / 1000, UTC))
         with self._lock:
             self._slot_ids[schedule_id] = [s.slot_id for s in slots]
-        return SlotPoolSnapshot(schedule_of(data["schedule"]), slots,
-                                datetime.fromtimestamp((item.at_ms or 0) / 1000, UTC))
+            self._snapshots[schedule_id] = (now, found)
+        return found
 
     def start_preparing(self, schedule_id: str, at: datetime) -> bool:
         m = self._m
@@ -102,13 +113,15 @@ class DynamoSlotPool:
                 at_ms=int(at.timestamp() * 1000)).save()
         with self._lock:
             self._slot_ids[schedule.schedule_id] = [s["slot_id"] for s in slots]
+            self._snapshots.pop(schedule.schedule_id, None)
 
     def hold(self, schedule_id: str, holder: str, slot_ids: list[str]) -> str | None:
         m = self._m
         for slot_id in slot_ids:
             try:
+                # "or ours": botocore resends a write whose answer was lost; the resend meets its own success
                 self._slot(schedule_id, slot_id).update(actions=[m.state.set(HELD), m.value.set(holder)],
-                                                        condition=m.state == FREE)
+                                                        condition=(m.state == FREE) | (m.value == holder))
             except UpdateError as exc:
                 if _conditional_failed(exc):
                     continue
@@ -150,7 +163,8 @@ class DynamoSlotPool:
             self._slot(schedule_id, slot_id).update(actions=actions, condition=m.value == from_holder)
         except UpdateError as exc:
             if _conditional_failed(exc):
-                return False
+                # A resent write meeting its own success finds the slot already with ``to_holder``.
+                return to_holder is not None and self.holder_of(schedule_id, slot_id) == to_holder
             raise
         return True
 
@@ -186,9 +200,10 @@ class DynamoBookingLimits:
             if not _conditional_failed(exc):
                 raise
             try:
-                return m.get(pk, sk, consistent_read=True).value or ""
+                found = m.get(pk, sk, consistent_read=True).value or ""
             except m.DoesNotExist:
                 return self._claim(pk, sk, value, ttl)  # deleted in between: try again
+            return None if found == value else found  # our own value: a resent put met its own success
         return None
 
     def claim_request(self, user: str, request_key: str, appointment_id: str, at: datetime) -> str:
@@ -198,9 +213,21 @@ class DynamoBookingLimits:
         return self._claim(f"ps#{patient_id}#{schedule_id}", "ps", appointment_id, timedelta(days=30))
 
     def release_patient_schedule(self, patient_id: str, schedule_id: str, appointment_id: str) -> None:
+        self._release(f"ps#{patient_id}#{schedule_id}", "ps", appointment_id)
+
+    def place_of(self, patient_id: str, schedule_id: str) -> str | None:
+        try:
+            return self._m.get(f"ps#{patient_id}#{schedule_id}", "ps", consistent_read=True).value
+        except self._m.DoesNotExist:
+            return None
+
+    def release_request(self, user: str, request_key: str, appointment_id: str) -> None:
+        self._release(f"req#{user}#{request_key}", "req", appointment_id)
+
+    def _release(self, pk: str, sk: str, value: str) -> None:
         m = self._m
         try:
-            m(f"ps#{patient_id}#{schedule_id}", "ps").delete(condition=m.value == appointment_id)
+            m(pk, sk).delete(condition=m.value == value)
         except DeleteError as exc:
             if not _conditional_failed(exc):
                 raise
@@ -240,10 +267,17 @@ class DynamoTimerStore:
         self._m = model
 
     def set(self, timer: Timer) -> None:
-        self._m(f"timer#{_bucket(timer.due_at)}", timer.key,
-                data={"kind": timer.kind.value, "subject": timer.subject, "due_at": timer.due_at.isoformat(),
-                      "detail": timer.detail},
-                expires_at=_epoch(timer.due_at, timedelta(days=30))).save()
+        m = self._m
+        bucket = _bucket(timer.due_at)
+        m(f"timer#{bucket}", timer.key,
+          data={"kind": timer.kind.value, "subject": timer.subject, "due_at": timer.due_at.isoformat(),
+                "detail": timer.detail},
+          expires_at=_epoch(timer.due_at, timedelta(days=30))).save()
+        try:  # a timer for a minute the sweep already passed: the sweep goes back for it
+            m("timers", "cursor").update(actions=[m.value.set(bucket)], condition=m.value > bucket)
+        except UpdateError as exc:
+            if not _conditional_failed(exc):
+                raise
 
     def due(self, now: datetime, limit: int = 200) -> list[Timer]:
         m = self._m
