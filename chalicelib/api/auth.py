@@ -14,14 +14,13 @@ from urllib.parse import urlsplit
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.errors import JSON, error_response
+from chalicelib.api.errors import JSON, NO_STORE, error_response
 from chalicelib.observability import get_logger
 from chalicelib.services import h5_login
 from chalicelib.services.h5_login import AUTH_PATH, OAUTH_COOKIE, SESSION_COOKIE
 
 bp = Blueprint(__name__)
 log = get_logger("auth")
-NO_STORE = {"Cache-Control": "no-store"}
 LOGIN_REQUIRED_MESSAGE = "请在微信中重新打开页面"
 
 

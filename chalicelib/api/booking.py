@@ -8,8 +8,8 @@ from typing import Any
 from chalice.app import Blueprint, Rate, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.auth import NO_STORE, require_login
-from chalicelib.api.errors import JSON
+from chalicelib.api.auth import require_login
+from chalicelib.api.errors import JSON, NO_STORE, refusal
 from chalicelib.api.his_results import result_handler
 from chalicelib.api.views import local_time
 from chalicelib.domain.booking import REQUEST_KEY, Appointment, BookingError, PaymentProof, View
@@ -32,13 +32,6 @@ def _ctx() -> BookingContext:
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
     return Response(body=body, status_code=status, headers={**JSON, **NO_STORE})
-
-
-def _refusal(exc: BookingError) -> Response:
-    extra = {k: local_time(v) if hasattr(v, "astimezone") else v for k, v in exc.extra.items()}
-    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else {}
-    return Response(body={"code": exc.code, "message": exc.message, **extra}, status_code=exc.status,
-                    headers={**JSON, **NO_STORE, **headers})
 
 
 def _body() -> Any:
@@ -103,7 +96,7 @@ def book() -> Response:
     try:
         made = service.book(_ctx(), openid, service.parse_book(_body()))
     except BookingError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"appointment": appointment_view(made, _ctx().clock())}, 202)
 
 
@@ -115,7 +108,7 @@ def my_appointments() -> Response:
     params = bp.current_request.query_params
     raw = (params.get("view") if params else None) or View.UPCOMING.value
     if raw not in {v.value for v in View}:
-        return _refusal(BookingError(400, "BAD_REQUEST", "查看范围只能是即将就诊、历史或已取消"))
+        return refusal(BookingError(400, "BAD_REQUEST", "查看范围只能是即将就诊、历史或已取消"))
     ctx = _ctx()
     items = service.my_appointments(ctx, openid, View(raw))
     return _json({"items": [appointment_view(a, ctx.clock()) for a in items], "view": raw})
@@ -130,7 +123,7 @@ def appointment(appointment_id: str) -> Response:
     try:
         found = service.appointment_of(ctx, openid, appointment_id)
     except BookingError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"appointment": appointment_view(found, ctx.clock())})
 
 
@@ -143,7 +136,7 @@ def cancel(appointment_id: str) -> Response:
     try:
         moved = service.cancel(ctx, openid, appointment_id)
     except BookingError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"appointment": appointment_view(moved, ctx.clock())}, 202)
 
 
@@ -159,7 +152,7 @@ def reschedule(appointment_id: str) -> Response:
         cmd = service.parse_book({**body, "patient_id": old.patient_id} if isinstance(body, dict) else body)
         made = service.reschedule(ctx, openid, appointment_id, cmd)
     except BookingError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"appointment": appointment_view(made, ctx.clock())}, 202)
 
 
@@ -174,7 +167,7 @@ def join_waitlist(schedule_id: str) -> Response:
     try:
         position = waitlist.join(ctx, openid, schedule_id, patient_id if isinstance(patient_id, str) else "")
     except BookingError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"entry": _entry_view(position, ctx)}, 201)
 
 
@@ -186,7 +179,7 @@ def leave_waitlist(schedule_id: str, patient_id: str) -> Response:
     try:
         waitlist.leave(_ctx(), openid, schedule_id, patient_id)
     except BookingError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return Response(body="", status_code=204, headers=dict(NO_STORE))
 
 
@@ -213,7 +206,7 @@ def claim_offer(offer_id: str) -> Response:
             raise BookingError(400, "BAD_REQUEST", "请求缺少有效的预约编号，请刷新页面后重试")
         made = waitlist.claim(ctx, openid, offer_id, key)
     except BookingError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"appointment": appointment_view(made, ctx.clock())}, 202)
 
 

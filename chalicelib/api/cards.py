@@ -14,8 +14,8 @@ from typing import Any
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.auth import NO_STORE, require_login
-from chalicelib.api.errors import JSON
+from chalicelib.api.auth import require_login
+from chalicelib.api.errors import JSON, NO_STORE, refusal
 from chalicelib.api.his_results import result_handler
 from chalicelib.api.views import local_time
 from chalicelib.domain.cards import (
@@ -40,10 +40,6 @@ def _ctx() -> Any:
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
     return Response(body=body, status_code=status, headers={**JSON, **NO_STORE})
-
-
-def _refusal(exc: CardsError) -> Response:
-    return _json({"code": exc.code, "message": exc.message, **exc.extra}, exc.status)
 
 
 def _body() -> dict[str, Any] | None:
@@ -117,7 +113,7 @@ def start_binding() -> Response:
             raise _BAD_BODY
         req = service.start(openid, body, _ctx())
     except CardsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"request": request_view(req)}, 202)
 
 
@@ -129,7 +125,7 @@ def bind_request(request_id: str) -> Response:
     try:
         req = service.get(openid, request_id, _ctx())
     except CardsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"request": request_view(req)})
 
 
@@ -144,7 +140,7 @@ def verify_code(request_id: str) -> Response:
             raise _BAD_BODY
         req = service.verify(openid, request_id, body.get("code", "").strip(), body.get("relation") or None, _ctx())
     except CardsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"request": request_view(req)}, 200 if req.state is BindState.DONE else 202)
 
 
@@ -156,7 +152,7 @@ def resend_code(request_id: str) -> Response:
     try:
         req = service.resend(openid, request_id, _ctx())
     except CardsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"request": request_view(req)})
 
 
@@ -168,7 +164,7 @@ def unbind(patient_id: str) -> Response:
     try:
         service.unbind(openid, patient_id, _ctx())
     except CardsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return Response(body="", status_code=204, headers=dict(NO_STORE))
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from chalice.app import Blueprint, Rate, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.auth import NO_STORE, require_login
-from chalicelib.api.errors import JSON
+from chalicelib.api.auth import require_login
+from chalicelib.api.errors import JSON, NO_STORE, refusal
 from chalicelib.api.his_results import result_handler
 from chalicelib.api.views import local_time
 from chalicelib.domain.his_messages import HisResult
@@ -37,10 +37,6 @@ def _ctx() -> Any:
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
     return Response(body=body, status_code=status, headers={**JSON, **NO_STORE})
-
-
-def _refusal(exc: PaymentsError) -> Response:
-    return _json({"code": exc.code, "message": exc.message}, exc.status)
 
 
 def _body() -> dict[str, Any]:
@@ -149,7 +145,7 @@ def charges() -> Response:
     try:
         found = service.list_charges(_ctx(), openid, params.get("patient_id") or "")
     except PaymentsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"patient": patient_view(found.patient), "items": [charge_view(c) for c in found.charges],
                   "as_of": local_time(found.as_of), "live": found.live})
 
@@ -164,7 +160,7 @@ def pay_charges() -> Response:
         order = service.start_charges(_ctx(), openid, body.get("patient_id"), body.get("charge_ids"),
                                       body.get("request_key"))
     except PaymentsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json(_pay_answer(order), 202)
 
 
@@ -176,7 +172,7 @@ def pay_registration() -> Response:
     try:
         order = service.start_registration(_ctx(), openid, _body().get("appointment_id"))  # type: ignore[arg-type]
     except PaymentsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json(_pay_answer(order))
 
 
@@ -196,7 +192,7 @@ def order(order_id: str) -> Response:
     try:
         found = service.order_of(_ctx(), openid, order_id)
     except PaymentsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json(_pay_answer(found))
 
 
@@ -208,7 +204,7 @@ def check(order_id: str) -> Response:
     try:
         found = service.check_order(_ctx(), openid, order_id)
     except PaymentsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json(_pay_answer(found))
 
 
@@ -220,7 +216,7 @@ def receipt(order_id: str) -> Response:
     try:
         found = service.order_of(_ctx(), openid, order_id)
     except PaymentsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     if found.kind is not OrderKind.CHARGES or found.settlement is None:
         return _json({"code": "NO_RECEIPT", "message": "缴费尚未完成，暂无电子凭条"}, 409)
     key = ("receipt:" + bootstrap.container().settings.session_secret).encode("utf-8")
@@ -235,7 +231,7 @@ def refund_items(order_id: str) -> Response:
     try:
         found = service.request_item_refund(_ctx(), openid, order_id, _body().get("items"))
     except PaymentsError as exc:
-        return _refusal(exc)
+        return refusal(exc)
     return _json({"order": order_view(found)}, 202)
 
 

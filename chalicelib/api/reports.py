@@ -11,8 +11,8 @@ from typing import Any
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.api.auth import NO_STORE, require_login
-from chalicelib.api.errors import JSON
+from chalicelib.api.auth import require_login
+from chalicelib.api.errors import JSON, NO_STORE, refusal
 from chalicelib.api.views import local_time
 from chalicelib.domain.patients import RELATION_NAMES, PatientBinding
 from chalicelib.domain.reports import LabResult, ReportDetail, ReportQueryError, ReportSummary, parse_report_query
@@ -38,8 +38,7 @@ def _json(body: dict[str, Any], status: int = 200) -> Response:
 def _refusal(exc: ReportsError | ReportQueryError) -> Response:
     if isinstance(exc, ReportQueryError):
         return _json({"code": "BAD_REQUEST", "message": exc.message}, 400)
-    extra = {k: local_time(v) if k.endswith("_at") else v for k, v in exc.extra.items()}
-    return _json({"code": exc.code, "message": exc.message, **extra}, exc.status)
+    return refusal(exc)
 
 
 # ---- JSON shapes ------------------------------------------------------------------------------------

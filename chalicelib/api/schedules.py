@@ -13,8 +13,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.api import views
-from chalicelib.api.auth import NO_STORE
-from chalicelib.api.errors import JSON
+from chalicelib.api.errors import JSON, NO_STORE, refusal
 from chalicelib.api.views import local_time
 from chalicelib.domain.doctor_search import DoctorMatch, DoctorSearchError
 from chalicelib.domain.reference import FeeEntry, format_fen
@@ -47,7 +46,7 @@ def _json(body: dict[str, Any], status: int = 200) -> Response:
 
 def _refusal(exc: SchedulesError | ScheduleQueryError | DoctorSearchError) -> Response:
     if isinstance(exc, SchedulesError):
-        return _json({"code": exc.code, "message": exc.message}, exc.status)
+        return refusal(exc)
     return _json({"code": "BAD_REQUEST", "message": exc.message}, 400)
 
 

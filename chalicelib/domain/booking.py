@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.reference import Location, format_fen
+from chalicelib.domain.refusals import RefusalError
 from chalicelib.domain.schedules import SHANGHAI, Schedule, Slot
 
 REQUEST_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -95,15 +96,8 @@ CANCEL_REFUSALS = {
 GENERIC_REFUSAL = "医院系统未能完成预约，请稍后重试"
 
 
-class BookingError(Exception):
-    """A refusal the page shows: ``status`` (HTTP), ``code`` for programs, ``message`` (Chinese) for people."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
+class BookingError(RefusalError):
+    """A booking refusal the page shows (see ``RefusalError``)."""
 
 
 def not_found() -> BookingError:

@@ -34,6 +34,7 @@ from chalicelib.domain.cards import (
 )
 from chalicelib.domain.his_messages import OUTCOME_OK, HisRequest, HisResult, end_user_pseudonym
 from chalicelib.domain.patients import PatientBinding, Relation
+from chalicelib.domain.refusals import RefusalError
 from chalicelib.observability import get_logger
 from chalicelib.services.ports import (
     BindRequests,
@@ -74,15 +75,8 @@ class CardsContext:
     hospital_name: str
 
 
-class CardsError(Exception):
-    """A refusal the page shows: HTTP ``status``, ``code`` for programs, ``message`` (Chinese) for people."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
+class CardsError(RefusalError):
+    """A cards refusal the page shows (see ``RefusalError``)."""
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from chalicelib.domain.payments import (
 )
 from chalicelib.domain.reconciliation import OurRecord, RecordKind
 from chalicelib.domain.refunds import BusinessType, RefundObligation, RefundSource, RefundState
+from chalicelib.domain.refusals import RefusalError
 from chalicelib.domain.wechat import Notice, NoticeKind
 from chalicelib.observability import get_logger
 from chalicelib.services.live_reads import HisRefusedError, LiveReadUnavailableError, live_read
@@ -113,14 +114,8 @@ class PaymentsContext:
     handler_context: Callable[[str], Any]
 
 
-class PaymentsError(Exception):
-    """A refusal the page shows: HTTP ``status``, ``code`` for programs, ``message`` (Chinese) for people."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.message = message
+class PaymentsError(RefusalError):
+    """A payments refusal the page shows (see ``RefusalError``)."""
 
 
 PaidHandler = Callable[[Any, str, PaymentProof], object]

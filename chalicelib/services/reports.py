@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib.domain.his_messages import OUTCOME_OK, HisRequest, end_user_pseudonym
 from chalicelib.domain.patients import PatientBinding
+from chalicelib.domain.refusals import RefusalError
 from chalicelib.domain.reports import (
     ReportDetail,
     ReportFormatError,
@@ -56,15 +57,8 @@ class ReportsContext:
     end_user_key: bytes
 
 
-class ReportsError(Exception):
-    """A refusal the page shows: HTTP ``status``, ``code`` for programs, ``message`` (Chinese) for people."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
+class ReportsError(RefusalError):
+    """A reports refusal the page shows (see ``RefusalError``)."""
 
 
 @dataclass(frozen=True)

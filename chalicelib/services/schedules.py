@@ -26,6 +26,7 @@ from chalicelib.domain.doctor_search import (
 )
 from chalicelib.domain.his_messages import HisRequest
 from chalicelib.domain.reference import Campus, FeeEntry
+from chalicelib.domain.refusals import RefusalError
 from chalicelib.domain.schedules import (
     Schedule,
     ScheduleFormatError,
@@ -75,14 +76,8 @@ class ScheduleContext:
     stops: ScheduleNotices | None = None  # stops recorded from the middleware's events (saves a notices read)
 
 
-class SchedulesError(Exception):
-    """A refusal the page shows: HTTP ``status``, ``code`` for programs, ``message`` (Chinese) for people."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.message = message
+class SchedulesError(RefusalError):
+    """A browse refusal the page shows (see ``RefusalError``)."""
 
 
 class ScheduleNotFoundError(SchedulesError):
