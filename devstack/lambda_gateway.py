@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from devstack.pump import LambdaContext
+from devstack.servers import LocalServer
 
 Handler = Callable[[Any, Any], Any]
 log = logging.getLogger("devstack.lambda_gateway")
@@ -204,8 +205,7 @@ def start_in_thread(
     ``timeouts`` are seconds per function (default 30)."""
     bound = type("BoundGatewayHandler", (GatewayHandler,),
                  {"functions": dict(functions), "routes": dict(routes or {}), "timeouts": dict(timeouts or {})})
-    server = ThreadingHTTPServer((host, port), bound)
-    server.daemon_threads = True
+    server = LocalServer((host, port), bound)
     thread = threading.Thread(target=server.serve_forever, name=f"lambda-gateway-{server.server_port}", daemon=True)
     thread.start()
     return server, thread, f"http://{host}:{server.server_port}"

@@ -154,6 +154,8 @@ class LocalStack:
         from chalice.config import Config
         from chalice.local import create_local_server
 
+        from devstack.servers import widen_chalice_local_backlog
+
         app_module = importlib.import_module("app")
         config = Config.create(
             chalice_stage="local",
@@ -162,6 +164,7 @@ class LocalStack:
             config_from_disk=json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8")),
             chalice_app=app_module.app,
         )
+        widen_chalice_local_backlog()
         server = create_local_server(app_module.app, config, self.options.host, self.options.api_port)
         thread = threading.Thread(target=server.serve_forever, name="chalice-local", daemon=True)
         thread.start()

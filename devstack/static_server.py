@@ -14,6 +14,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from devstack.servers import LocalServer
+
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
 
 
@@ -77,8 +79,7 @@ class CdnHandler(SimpleHTTPRequestHandler):
 
 def start_cdn(root: Path, host: str, port: int, api_origin: str) -> tuple[ThreadingHTTPServer, threading.Thread]:
     handler = type("BoundCdnHandler", (CdnHandler,), {"api_origin": api_origin})
-    server = ThreadingHTTPServer((host, port), partial(handler, directory=str(root)))
-    server.daemon_threads = True
+    server = LocalServer((host, port), partial(handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, name="cdn", daemon=True)
     thread.start()
     return server, thread

@@ -26,22 +26,20 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.e2e.stack import RunningStack, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = timezone(timedelta(hours=8))
@@ -54,69 +52,11 @@ CONNECTIONS = 50
 DEPARTMENT = "D0301"  # 心血管内科: no gender or age restriction
 LEAD_SECONDS = 20.0  # release this long after the schedule is published (warm-up happens in between)
 REQUEST_TIMEOUT = 60.0
-START_TIMEOUT = 120.0
 FINAL_CODES = {(202, None), (409, "SCHEDULE_FULL")}
 MAX_TRIES = 30
 
 
-# ---- the stack ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Stack:
-    h5_url: str  # the CDN-like origin: pages and /api/*
-    api_url: str  # chalice local itself
-    his_admin: str
-    moto_url: str
-    output: list[str]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _local_stack() -> Iterator[Stack]:
-    """``python -m devstack`` on free ports, as ``tests/e2e/stack.py`` starts it."""
-    from devstack.__main__ import READY_LINE
-    from devstack.stack import EXTERNAL_SERVERS
-
-    ports = {name: _free_port() for name in ("api", "h5", "his", "moto", "wechat", "lambda")}
-    env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_SERVERS and k != "H5_BASE_URL"}
-    cmd = [sys.executable, "-m", "devstack", "--api-port", str(ports["api"]), "--h5-port", str(ports["h5"]),
-           "--his-port", str(ports["his"]), "--moto-port", str(ports["moto"]), "--wechat-port", str(ports["wechat"]),
-           "--lambda-port", str(ports["lambda"])]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line.rstrip())
-            if READY_LINE in line:
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not ready.is_set() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    try:
-        if not ready.is_set():
-            raise RuntimeError("the local stack did not start:\n" + "\n".join(output[-60:]))
-        yield Stack(h5_url=f"http://127.0.0.1:{ports['h5']}", api_url=f"http://127.0.0.1:{ports['api']}",
-                    his_admin=f"http://127.0.0.1:{ports['his']}/_sim", moto_url=f"http://127.0.0.1:{ports['moto']}",
-                    output=output)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
+# ---- the stack: ``tests.e2e.stack.running_stack`` (what the browser tests use) ----------------------------------
 # ---- setup: the app's tables, users, cookies --------------------------------------------------------------
 def _settings(moto_url: str) -> Any:
     from chalicelib.config import load_settings, stage_environment
@@ -337,8 +277,8 @@ def _oversell_problems(t: TableState) -> list[str]:
 
 
 # ---- the run ----------------------------------------------------------------------------------------------
-def rush(stack: Stack, bookers_n: int, connections: int, direct: bool) -> int:
-    origin = stack.api_url if direct else stack.h5_url
+def rush(stack: RunningStack, bookers_n: int, connections: int, direct: bool) -> int:
+    origin = (stack.api_url.removesuffix("/api/") if direct else stack.h5_url).rstrip("/")
     book_url, base_url = f"{origin}/api/appointments", f"{origin}/api/hospital"
     settings = _settings(stack.moto_url)
 
@@ -450,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--direct", action="store_true", help="call chalice local, not the H5 origin")
     args = parser.parse_args(argv)
     print("Starting the local stack (python -m devstack on free ports)…", flush=True)
-    with _local_stack() as stack:
+    with running_stack() as stack:
         try:
             return rush(stack, args.bookers, args.connections, args.direct)
         finally:

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -29,11 +30,22 @@ class RunningStack:
     his_url: str
     wechat_url: str  # the fake WeChat platform; its simulator page is at wechat_url + "/_sim/"
     wechatpay_url: str  # the fake WeChat Pay (payments)
+    moto_url: str
     output: list[str]
 
+    @property
+    def his_admin(self) -> str:
+        """The HIS simulator's unsigned admin API (``/_sim``)."""
+        return self.his_url.removesuffix("/v1") + "/_sim"
 
-@pytest.fixture(scope="session")
-def local_stack() -> Iterator[RunningStack]:
+
+class StackDidNotStartError(RuntimeError):
+    pass
+
+
+@contextmanager
+def running_stack() -> Iterator[RunningStack]:
+    """``python -m devstack`` (what ``make run`` starts) as a subprocess on free ports, until the block ends."""
     ports = {name: free_port() for name in ("api", "h5", "his", "moto", "wechat", "lambda", "wechatpay")}
     env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_SERVERS and k != "H5_BASE_URL"}
     cmd = [sys.executable, "-m", "devstack", "--api-port", str(ports["api"]), "--h5-port", str(ports["h5"]),
@@ -54,16 +66,16 @@ def local_stack() -> Iterator[RunningStack]:
     deadline = time.monotonic() + START_TIMEOUT
     while not ready.is_set() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    if not ready.is_set():
-        proc.kill()
-        pytest.fail("the local stack did not start:\n" + "\n".join(output[-60:]))
     try:
+        if not ready.is_set():
+            raise StackDidNotStartError("the local stack did not start:\n" + "\n".join(output[-60:]))
         yield RunningStack(
             h5_url=f"http://127.0.0.1:{ports['h5']}/",
             api_url=f"http://127.0.0.1:{ports['api']}/api/",
             his_url=f"http://127.0.0.1:{ports['his']}/v1",
             wechat_url=f"http://127.0.0.1:{ports['wechat']}",
             wechatpay_url=f"http://127.0.0.1:{ports['wechatpay']}",
+            moto_url=f"http://127.0.0.1:{ports['moto']}",
             output=output,
         )
     finally:
@@ -72,3 +84,12 @@ def local_stack() -> Iterator[RunningStack]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[RunningStack]:
+    try:
+        with running_stack() as stack:
+            yield stack
+    except StackDidNotStartError as exc:
+        pytest.fail(str(exc))
