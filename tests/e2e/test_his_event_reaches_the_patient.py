@@ -6,6 +6,7 @@ simulator page."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ def _his_admin(local_stack: Any, path: str, body: dict[str, Any]) -> dict[str, A
 
 def test_a_report_finalized_in_the_his_reaches_the_bound_user_as_a_notice(page: Page, local_stack: Any) -> None:
     page.goto(f"{local_stack.wechat_url}/_sim/?openid={DEMO_OPENID}")
+    expect(page.locator("#user-status")).to_have_text(re.compile("已关注|未关注"))  # the page has read the user
     if page.locator("#user-status").inner_text() != "已关注":
         page.get_by_role("button", name="关注公众号").click()
     expect(page.locator("#user-status")).to_have_text("已关注")

@@ -33,6 +33,7 @@ def test_the_demo_patients_charges_are_paid_in_the_simulator_and_the_receipt_sho
     charge_id = charge["charge_id"]
 
     page.goto(f"{local_stack.wechat_url}/_sim/?openid={DEMO_OPENID}")
+    expect(page.locator("#user-status")).to_have_text(re.compile("已关注|未关注"))  # the page has read the user
     if page.locator("#user-status").inner_text() != "已关注":
         page.get_by_role("button", name="关注公众号").click()
     expect(page.locator("#user-status")).to_have_text("已关注")

@@ -23,7 +23,8 @@ def wechat_table(aws, moto_endpoint):
     prefix = aws.table("reference").removesuffix("reference")
     name = f"{prefix}wechat"
     ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=REGION)
-    if name not in ddb.list_tables()["TableNames"]:
+    existing = {t for page in ddb.get_paginator("list_tables").paginate() for t in page["TableNames"]}  # 100 a page
+    if name not in existing:
         ddb.create_table(
             TableName=name,
             BillingMode="PAY_PER_REQUEST",

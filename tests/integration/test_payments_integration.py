@@ -93,7 +93,10 @@ def test_orders_history_and_the_work_list(c: Any) -> None:
     assert [o.order_id for o in orders.unfinished(T0 + timedelta(minutes=11))] == [held.order_id]
     assert orders.unfinished(T0 + timedelta(minutes=9)) == []
     paid = held.moved(OrderState.PAID, T0, transaction_id="4201", paid_at=T0, handled=True)
-    assert orders.replace(paid, held) and not orders.replace(paid, held)
+    assert orders.replace(paid, held)
+    assert orders.replace(paid, held)  # the same write resent after a lost answer: it is done, not refused
+    other = held.moved(OrderState.CLOSED, T0 + timedelta(seconds=1))
+    assert not orders.replace(other, held)  # another writer's move from the same version is refused
     assert orders.unfinished(T0 + timedelta(days=1)) == []
     assert [o.order_id for o in orders.of_user(OPENID)] == [held.order_id]
 

@@ -64,7 +64,8 @@ def test_local_stack_matches_the_template_and_the_local_stage(endpoint: str) -> 
 
     # Tables: names from TABLE_PREFIX, pk/sk string keys, on-demand, TTL on jobs.
     ddb = _client("dynamodb", endpoint)
-    assert set(res.tables.values()) == {f"yiwei-local-{t}" for t in ("reference", "jobs", "wechat", "his", "patients")}
+    assert set(res.tables.values()) == {f"yiwei-local-{t}" for t in ("reference", "jobs", "wechat", "his", "patients",
+                                                                      "booking", "payments")}
     assert res.table("reference") == LOCAL_ENV["TABLE_PREFIX"] + "reference"
     for name in res.tables.values():
         table = ddb.describe_table(TableName=name)["Table"]

@@ -83,7 +83,9 @@ class DynamoPaymentOrders:
                     tx.save(m(OPEN, f"{_iso(order.expires_at)}#{order.order_id}", value=order.order_id))
         except TransactWriteError as exc:
             if _conditional_failed(exc):
-                return False
+                # A resent write meeting its own success (botocore retries after a lost answer) finds exactly
+                # the order it wrote; another writer's order differs (its own time and version).
+                return self.get(order.order_id) == order
             raise
         return True
 
