@@ -21,6 +21,15 @@ for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "
     os.environ.setdefault(_name, _value)
 
 
+# Hypothesis: random exploration on a developer's machine (new interleavings each run; failures are kept in
+# .hypothesis/ and replayed), the same examples on CI (CI=true), so a submission's result does not depend on
+# luck. HYPOTHESIS_PROFILE=default|ci chooses explicitly.
+from hypothesis import settings as _hypothesis  # noqa: E402 (after the environment above)
+
+_hypothesis.register_profile("ci", derandomize=True, database=None, print_blob=True)
+_hypothesis.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
+
+
 def load_fixture(relative: str) -> Any:
     return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
 
