@@ -66,7 +66,8 @@ def charge_view(c: dict[str, Any]) -> dict[str, Any]:
         "payable_online": bool(c.get("payable_online")),
         "not_payable_text": NOT_PAYABLE_TEXT.get(str(reason), "请到收费窗口缴费") if not c.get("payable_online") else None,
         "expires_at": c.get("expires_at"),
-        "items": [{"name": i.get("name"), "specification": i.get("specification"), "quantity": i.get("quantity"),
+        "items": [{"item_id": i.get("item_id"), "name": i.get("name"), "specification": i.get("specification"),
+                   "quantity": i.get("quantity"),
                    "unit": i.get("unit"), "amount_fen": i.get("amount_fen"),
                    "amount_text": yuan_text(i["amount_fen"]) if isinstance(i.get("amount_fen"), int) else ""}
                   for i in c.get("items") or [] if isinstance(i, dict)],

@@ -6,6 +6,7 @@ through the bridge, and she sees the e-receipt with its QR code and where to col
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -74,7 +75,21 @@ def test_the_demo_patients_charges_are_paid_in_the_simulator_and_the_receipt_sho
     assert ours and 204 in ours[0]["statuses"]
     assert _his_admin(local_stack, "GET", f"/charges/{charge_id}")["status"] == "paid"
 
+    # The medicine was not collected: the patient asks for its refund on the e-receipt; the HIS approves the
+    # unexecuted line and the refund goes back through WeChat Pay.
+    frame.locator("[data-test=refund-line]").filter(has_text="阿莫西林胶囊").click()
+    frame.locator("[data-test=refund-ask]").click()
+    expect(frame.locator("[data-test=refund-sent]")).to_contain_text("原路退回")
+    out_trade_no = paid[0]["out_trade_no"]
+    deadline = time.monotonic() + 30
+    refunds: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not refunds:
+        listing = requests.get(f"{local_stack.wechatpay_url}/_fake/orders", timeout=5).json()
+        refunds = [r for r in listing["refunds"] if r.get("out_trade_no") == out_trade_no]
+        time.sleep(0.5)
+    assert len(refunds) == 1 and refunds[0]["amount"]["refund"] == 4700
+
     # The history lists it; the patient was told in the chat.
     frame.get_by_role("link", name="缴费记录").click()
-    expect(frame.locator("#orders .yp-order").first).to_contain_text("已缴费")
+    expect(frame.locator("#orders .yp-order").first).to_contain_text("退款 ¥47.00")  # refunds are visible
     expect(page.locator("#timeline .row--out").filter(has_text="成功缴费47.00元")).to_have_count(1, timeout=20_000)

@@ -37,6 +37,44 @@
       ${r.refunds.length ? html`<div class="weui-cells__title">退款</div><div class="weui-cells">${r.refunds.map(function (f) {
         return html`<div class="weui-cell"><div class="weui-cell__bd">¥${f.amount_text}</div><div class="weui-cell__ft">${f.state_text}</div></div>`;
       })}</div>` : ''}
+      ${r.state === 'settled' ? refundForm(r) : ''}
       <p class="weui-btn-area"><a class="weui-btn weui-btn_default" href="payments.html">缴费记录</a></p>`);
+    var ask = Y.$('#refund-ask');
+    if (ask) ask.addEventListener('click', function () { askRefund(r, ask); });
   });
+
+  /* 申请退费: whole lines not yet executed (medicine not collected, exam not done); the hospital decides. */
+  function refundForm(r) {
+    var lines = [];
+    r.charges.forEach(function (c) {
+      c.items.forEach(function (i) { if (i.item_id) lines.push({ charge_id: c.charge_id, item: i }); });
+    });
+    if (!lines.length) return '';
+    return html`<div class="weui-cells__title">申请退费（仅限未取药、未做检查的项目）</div>
+      <div class="weui-cells weui-cells_checkbox" id="refund-lines">${lines.map(function (l) {
+        return html`<label class="weui-cell weui-check__label" data-test="refund-line"><div class="weui-cell__hd">
+          <input type="checkbox" class="weui-check" name="refund" value="${l.charge_id}|${l.item.item_id}"><i class="weui-icon-checked"></i></div>
+          <div class="weui-cell__bd">${l.item.name}${l.item.specification ? '（' + l.item.specification + '）' : ''}</div>
+          <div class="weui-cell__ft">¥${l.item.amount_text}</div></label>`;
+      })}</div>
+      <div id="refund-message" role="status"></div>
+      <p class="weui-btn-area"><button type="button" class="weui-btn weui-btn_default" id="refund-ask" data-test="refund-ask">申请退费</button></p>`;
+  }
+
+  async function askRefund(r, button) {
+    var picked = Y.$$('input[name=refund]:checked').map(function (box) {
+      var parts = box.value.split('|');
+      return { charge_id: parts[0], item_id: parts[1] };
+    });
+    var out = Y.$('#refund-message');
+    if (!picked.length) { Y.render(out, html`<p class="yw-warn">请先勾选要退费的项目</p>`); return; }
+    button.disabled = true;
+    try {
+      var res = await Y.sendJSON('POST', '/api/payments/orders/' + encodeURIComponent(r.order_id) + '/refunds', { items: picked });
+      Y.render(out, html`<p class="yp-ok" data-test="refund-sent">${res.order.message || '退费申请已提交'}，医院审核通过后款项将原路退回，可在缴费记录中查看</p>`);
+    } catch (e) {
+      button.disabled = false;
+      Y.render(out, html`<p class="yw-warn" data-test="refund-error">${e.message}</p>`);
+    }
+  }
 })(window.YW);
