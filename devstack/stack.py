@@ -66,6 +66,8 @@ class StackOptions:
     reconcile_seconds: float = 3600.0
     # The booking timers (every minute in AWS: lapsed locks, resends, reminders, waitlist offers) every 5 s.
     booking_timer_seconds: float = 5.0
+    # The payments sweep (every 2 min in AWS: expired orders, refunds owed, unfinished paid orders) every 30 s.
+    payments_sweep_seconds: float = 30.0
     # Locally, failed messages come back after this many seconds instead of the queue's 180 s.
     redelivery_seconds: int | None = 5
 
@@ -261,7 +263,7 @@ class LocalStack:
         for name, seconds in (("poll_his_events", self.options.poll_seconds),
                               ("reconcile_yesterday", self.options.reconcile_seconds),
                               ("booking_timers", self.options.booking_timer_seconds),
-                              ("payments_sweep", 30.0)):
+                              ("payments_sweep", self.options.payments_sweep_seconds)):
             threading.Thread(target=every, args=(name, seconds), name=f"schedule-{name}", daemon=True).start()
         self._stoppers.append(stop.set)
 

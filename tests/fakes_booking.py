@@ -344,6 +344,3 @@ def locked_body(request: HisRequest, at: datetime, fee_fen: int, his_id: str | N
             "lock_expires_at": (at + timedelta(seconds=900)).astimezone(SHANGHAI).isoformat()}
 
 
-def replace_now(world: BookingWorld, delta: timedelta) -> None:
-    world.now = world.now + delta
-

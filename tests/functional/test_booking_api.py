@@ -18,7 +18,6 @@ from chalicelib.domain.wechat import NoticeKind
 from chalicelib.services import h5_login
 from tests.fakes_booking import BEFORE_RELEASE, BookingWorld, his_ok, locked_body, schedule
 from tests.functional.test_auth_api import OPENID, World, _install, _logged_in, _settings, _validate
-from tests.functional.test_reports_api import logs  # noqa: F401 (fixture)
 
 EXERCISED = {"/api/appointments", "/api/appointments/{appointment_id}", "/api/appointments/{appointment_id}/cancel",
              "/api/appointments/{appointment_id}/reschedule", "/api/schedules/{schedule_id}/waitlist",
@@ -153,7 +152,7 @@ def _session_of(openid: str) -> str:
     return h5_login.session_cookie(h5_login.WebSession(openid, now, now + timedelta(hours=1)), key)
 
 
-def test_another_users_appointment_is_not_found_and_audited(api, logs):  # noqa: F811 (the fixture)
+def test_another_users_appointment_is_not_found_and_audited(api, logs):
     mine = body(api.book())["appointment"]["appointment_id"]
     stranger = Api(api.client, api.w, _session_of(STRANGER))
     moved = {"schedule_id": "SCH2", "request_key": "req-x-000001"}

@@ -5,7 +5,6 @@ patient as 404 with an audit line under the pseudonym, and unbinding."""
 from __future__ import annotations
 
 import json
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +16,6 @@ from chalicelib import bootstrap
 from chalicelib.domain.cards import resident_id_check_char
 from chalicelib.domain.his_messages import end_user_pseudonym
 from chalicelib.domain.patients import PatientBinding, Relation
-from chalicelib.observability import JsonFormatter
 from tests.fakes_cards import OTHER, WANG, ZHANG, CardsWorld, identity_form
 from tests.functional.test_auth_api import OPENID, World, _install, _logged_in, _settings, _validate
 
@@ -53,22 +51,6 @@ class Api:
                               "context": r.context}) for r in self.cards.his_results()]
         event = self.client.events.generate_sqs_event(message_bodies=bodies, queue_name="yiwei-his-results")
         return self.client.lambda_.invoke("on_his_result", event).payload
-
-
-@pytest.fixture
-def logs() -> Any:
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    handler = Collect()
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("yiwei")
-    logger.addHandler(handler)
-    yield lines
-    logger.removeHandler(handler)
 
 
 @pytest.fixture

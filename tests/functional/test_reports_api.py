@@ -4,7 +4,6 @@ as fallback, REPORT_NOT_VIEWABLE as a Chinese 409, and a short-lived PDF link.""
 from __future__ import annotations
 
 import json
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,6 @@ from app import app
 from chalicelib import bootstrap
 from chalicelib.domain.his_messages import end_user_pseudonym
 from chalicelib.domain.patients import PatientBinding, Relation
-from chalicelib.observability import JsonFormatter
 from tests.fakes import FakeBlobStore, FakePatientBindings
 from tests.fakes_live_reads import FakeLiveCopies, FakeReportsBridge, sample_reports
 from tests.functional.test_auth_api import OPENID, T0, World, _install, _logged_in, _settings, _validate
@@ -36,22 +34,6 @@ class Reports:
 
     def get(self, path: str) -> Any:
         return self.client.http.get(path, headers=self.cookie)
-
-
-@pytest.fixture
-def logs() -> Any:
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    handler = Collect()
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("yiwei")
-    logger.addHandler(handler)
-    yield lines
-    logger.removeHandler(handler)
 
 
 @pytest.fixture

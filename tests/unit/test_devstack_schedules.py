@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from chalice.app import CloudWatchEvent
+
 from app import app
 from chalicelib import bootstrap
 from devstack.pump import LambdaContext
@@ -10,9 +12,15 @@ from tests.fakes_booking import BookingWorld
 
 
 def test_every_scheduled_function_accepts_the_local_scheduled_event():
-    scheduled = [name for name, handler in app.handler_map.items()
-                 if type(handler).__name__ == "EventSourceHandler" and "on_" not in name[:3]]
-    assert {"booking_timers", "poll_his_events", "reconcile_yesterday", "sync_reference_data"} <= set(scheduled)
+    scheduled = [s.name for s in app.event_sources if type(s).__name__ == "ScheduledEventConfig"]
+    assert {"booking_timers", "payments_sweep", "poll_his_events", "reconcile_yesterday", "sync_reference_data"} <= set(
+        scheduled)
+    for name in scheduled:
+        parsed = CloudWatchEvent(scheduled_event(name), LambdaContext(name))
+        assert parsed.detail_type == "Scheduled Event" and parsed.source == "aws.events"
+
+
+def test_a_scheduled_function_runs_through_its_lambda_entry_point():
     world = BookingWorld()
     bootstrap.override(booking_context=world.context())
     try:
